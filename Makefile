@@ -1,0 +1,54 @@
+# gemtrace: every target that needs Python depends on the virtual environment,
+# so `make demo` and `make test` work as the first commands on a fresh machine.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PORT   ?= 5000
+
+export MLFLOW_DISABLE_TELEMETRY := true
+export MLFLOW_MODEL_CATALOG_URI :=
+
+.DEFAULT_GOAL := help
+.PHONY: help venv serve stop status demo test lint record author-cassettes clean
+
+help: ## Show the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
+
+venv: $(STAMP) ## Create .venv with the pinned versions
+
+serve: $(STAMP) ## Start the local MLflow server on 127.0.0.1:$(PORT)
+	$(BIN)/gemtrace serve --port $(PORT)
+
+stop: $(STAMP) ## Stop the local MLflow server
+	$(BIN)/gemtrace stop
+
+status: $(STAMP) ## Say whether the local MLflow server is running
+	$(BIN)/gemtrace status
+
+demo: $(STAMP) ## Replay every tutorial scenario and trace it into MLflow
+	$(BIN)/gemtrace demo --port $(PORT)
+
+test: $(STAMP) ## Run the whole test suite, offline
+	$(BIN)/gemtrace cassettes verify cassettes
+	$(BIN)/python -m pytest
+
+lint: $(STAMP) ## ruff check and format check
+	$(BIN)/ruff check src tests scripts
+	$(BIN)/ruff format --check src tests scripts
+
+record: $(STAMP) ## Re-record the scenario cassettes against the live API (needs GEMINI_API_KEY)
+	$(BIN)/gemtrace record --mode $(or $(MODE),all)
+
+author-cassettes: $(STAMP) ## Regenerate the authored cassettes through a loopback stand-in
+	$(BIN)/python scripts/author_cassettes.py
+
+clean: ## Remove .venv and local state (.gemtrace)
+	rm -rf $(VENV) .gemtrace

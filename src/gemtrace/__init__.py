@@ -1,0 +1,34 @@
+"""gemtrace: Gemini calls replayed from cassettes and traced into MLflow, offline.
+
+import gemtrace
+with gemtrace.cassette("cassettes/my_app.json"):
+    ...  # google-genai calls are answered from the cassette
+"""
+
+from gemtrace.errors import (
+    CassetteError,
+    CassetteFormatError,
+    CassetteMiss,
+    CassetteNotFound,
+    GemtraceError,
+    MissingApiKey,
+    SecretFound,
+)
+from gemtrace.record import MODES, CassetteSession, cassette
+from gemtrace.scrub import ScrubRules
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "MODES",
+    "CassetteError",
+    "CassetteFormatError",
+    "CassetteMiss",
+    "CassetteNotFound",
+    "CassetteSession",
+    "GemtraceError",
+    "MissingApiKey",
+    "ScrubRules",
+    "SecretFound",
+    "cassette",
+]

@@ -1,0 +1,278 @@
+"""The ``gemtrace`` command."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from gemtrace import paths
+from gemtrace.errors import GemtraceError
+from gemtrace.server import DEFAULT_PORT, ServerConfig
+
+port_option = click.option(
+    "--port",
+    "-p",
+    type=click.IntRange(1, 65535),
+    default=DEFAULT_PORT,
+    show_default=True,
+    envvar="PORT",
+    help="Port of the local MLflow server on 127.0.0.1.",
+)
+
+
+def _config(port: int) -> ServerConfig:
+    return ServerConfig(state_dir=paths.state_dir(), port=port)
+
+
+def friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Print gemtrace's own errors as one clear message, without a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except GemtraceError as error:
+            click.echo(f"Error: {error}", err=True)
+            sys.exit(1)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="gemtrace")
+def main() -> None:
+    """Gemini calls replayed from cassettes and traced into a local MLflow, offline.
+
+    Start with `gemtrace serve`, then `gemtrace demo`; open the printed links.
+    """
+    from gemtrace.tracing import go_offline
+
+    go_offline()
+
+
+@main.command()
+@port_option
+@friendly_errors
+def serve(port: int) -> None:
+    """Start the local MLflow tracking server (127.0.0.1, SQLite, in .gemtrace/)."""
+    from gemtrace import server
+
+    config = _config(port)
+    shown = {"dots": 0}
+
+    def progress(waited: float) -> None:
+        if waited >= 1 + shown["dots"]:
+            if shown["dots"] == 0:
+                click.echo("Waiting for the MLflow server to answer", nl=False, err=True)
+            click.echo(".", nl=False, err=True)
+            shown["dots"] += 1
+
+    running = server.start(config, progress=progress)
+    if shown["dots"]:
+        click.echo("", err=True)
+    if running.already_running:
+        click.echo(f"The MLflow server is already running at {running.url} (pid {running.pid}).")
+    else:
+        click.echo(f"MLflow server ready at {running.url} (pid {running.pid}).")
+    click.echo(f"  store: {config.db_path}")
+    click.echo(f"  log:   {config.log_file}")
+    click.echo("Open the URL above for the UI; stop it with `make stop` (gemtrace stop).")
+
+
+@main.command()
+@friendly_errors
+def stop() -> None:
+    """Stop the local MLflow server and every process it started."""
+    from gemtrace import server
+
+    config = _config(DEFAULT_PORT)
+    pid = server.stop(config)
+    if pid is None:
+        click.echo("No gemtrace MLflow server is running.")
+    else:
+        click.echo(f"Stopped the MLflow server (pid {pid}).")
+
+
+@main.command()
+@friendly_errors
+def status() -> None:
+    """Say whether the local MLflow server is running, and where."""
+    from gemtrace import server
+
+    config = _config(DEFAULT_PORT)
+    running = server.status(config)
+    if running is None:
+        click.echo("No gemtrace MLflow server is running (start one with `make serve`).")
+        sys.exit(3)
+    health = "healthy" if server.is_healthy(running.url) else "not answering /health"
+    click.echo(f"MLflow server at {running.url} (pid {running.pid}), {health}.")
+
+
+@main.command()
+@port_option
+@click.option(
+    "--experiment",
+    default="gemtrace-demo",
+    show_default=True,
+    help="MLflow experiment that receives the traces.",
+)
+@click.option(
+    "--tracking-uri",
+    default=None,
+    metavar="URI",
+    help="Send traces here instead (default: MLFLOW_TRACKING_URI, then the local "
+    "server, then the embedded store in .gemtrace/).",
+)
+@click.option(
+    "--scenario",
+    "-s",
+    "names",
+    multiple=True,
+    metavar="NAME",
+    help="Run only this scenario (repeatable). See --list.",
+)
+@click.option("--list", "list_only", is_flag=True, help="List the scenarios and exit.")
+@friendly_errors
+def demo(
+    port: int, experiment: str, tracking_uri: str | None, names: tuple[str, ...], list_only: bool
+) -> None:
+    """Replay the tutorial's scenarios from cassettes, traced into MLflow.
+
+    Needs no API key and no network. Prints each scenario's output, its trace id, a link to the
+    trace in the MLflow UI and its span tree; exits non-zero if any scenario failed or any trace
+    is missing from the store.
+    """
+    from gemtrace.scenarios import SCENARIOS, by_name
+
+    if list_only:
+        for scenario in SCENARIOS:
+            click.echo(f"{scenario.name:20} {scenario.title} ({scenario.step}): {scenario.shows}")
+        return
+    from gemtrace import demo as demo_module
+    from gemtrace import tracing
+
+    chosen = by_name(names) if names else list(SCENARIOS)
+    target = tracing.resolve_target(_config(port), tracking_uri)
+    results = demo_module.run_demo(chosen, target, experiment, click.echo)
+    if not all(result.ok for result in results):
+        sys.exit(1)
+
+
+@main.command()
+@click.option(
+    "--mode",
+    default="all",
+    show_default=True,
+    type=click.Choice(["none", "once", "new_episodes", "all"]),
+    help="Record mode: once = only missing cassettes, new_episodes = only missing "
+    "requests, all = everything again.",
+)
+@click.option(
+    "--scenario",
+    "-s",
+    "names",
+    multiple=True,
+    metavar="NAME",
+    help="Record only this scenario (repeatable).",
+)
+@click.option(
+    "--base-url",
+    default=None,
+    metavar="URL",
+    envvar="GEMTRACE_GEMINI_BASE_URL",
+    help="Send requests to this API base URL instead of Google's (a proxy, or a "
+    "stand-in server in tests).",
+)
+@friendly_errors
+def record(mode: str, names: tuple[str, ...], base_url: str | None) -> None:
+    """Record the scenario cassettes against the live Gemini API.
+
+    Reads the key from GEMINI_API_KEY (or GOOGLE_API_KEY). Keys, auth headers and volatile
+    headers are never written; each file is scanned for secrets after writing.
+    """
+    import mlflow
+    from google import genai
+
+    from gemtrace.record import CassetteSession, require_api_key
+    from gemtrace.scenarios import SCENARIOS, by_name
+
+    chosen = by_name(names) if names else list(SCENARIOS)
+    if mode in ("once", "all", "new_episodes"):
+        require_api_key("gemtrace record")
+    mlflow.tracing.disable()
+    http_options = {"base_url": base_url} if base_url else None
+    client = genai.Client(http_options=http_options)
+    for scenario in chosen:
+        session = CassetteSession(
+            scenario.cassette,
+            mode,
+            metadata={
+                "scenario": scenario.name,
+                "description": f"{scenario.title} ({scenario.step}).",
+            },
+        )
+        click.echo(f"{scenario.name}: recording into {scenario.cassette} (mode {mode}) ...")
+        with session:
+            outputs = scenario.run(client)
+        for output in outputs:
+            click.echo(f"  {output}")
+        click.echo(f"  {len(session.recorded)} new, {session.replayed} replayed interaction(s).")
+
+
+@main.group()
+def cassettes() -> None:
+    """Inspect and check cassette files."""
+
+
+@cassettes.command("verify")
+@click.argument("targets", nargs=-1, type=click.Path(path_type=Path))
+@friendly_errors
+def cassettes_verify(targets: tuple[Path, ...]) -> None:
+    """Check cassettes: valid schema, no secret, every interaction well formed.
+
+    TARGETS are files or folders (default: the scenario cassettes). Exits 1 on any problem.
+    """
+    from gemtrace.verify import check, expand
+
+    files = expand(targets or [paths.scenario_cassette_dir()])
+    if not files:
+        raise GemtraceError(f"No cassette files found in {', '.join(map(str, targets))}.")
+    problems = [problem for path in files for problem in check(path)]
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    if problems:
+        click.echo(f"{len(problems)} problem(s) in {len(files)} cassette(s).", err=True)
+        sys.exit(1)
+    click.echo(f"{len(files)} cassette(s) OK.")
+
+
+@cassettes.command("list")
+@click.argument("targets", nargs=-1, type=click.Path(path_type=Path))
+@friendly_errors
+def cassettes_list(targets: tuple[Path, ...]) -> None:
+    """Show each cassette with its source, models, number of interactions and date."""
+    from gemtrace import cassette_file
+    from gemtrace.errors import CassetteError
+    from gemtrace.verify import expand
+
+    for path in expand(targets or [paths.scenario_cassette_dir()]):
+        try:
+            cassette = cassette_file.load(path)
+        except CassetteError as error:
+            click.echo(f"{path}  INVALID: {error}")
+            continue
+        meta = cassette.metadata
+        models = ", ".join(meta.get("models") or []) or "?"
+        click.echo(
+            f"{path}  {cassette.source:9} {models}  "
+            f"{len(cassette.interactions)} interaction(s)  {meta.get('created', '?')}"
+        )
+
+
+if __name__ == "__main__":
+    main()

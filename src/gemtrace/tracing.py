@@ -1,0 +1,176 @@
+"""MLflow set-up for traced replay: where traces go, the experiment, autolog, offline settings.
+
+The target is, in order: an explicit tracking URI, ``MLFLOW_TRACKING_URI`` (as MLflow users
+expect), the local server if it answers, and otherwise the embedded SQLite store that the local
+server serves, so traces written without a server appear once it is started.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gemtrace.errors import GemtraceError, TraceMissing
+from gemtrace.server import OFFLINE_ENVIRONMENT, ServerConfig, is_healthy
+
+if TYPE_CHECKING:
+    from mlflow.entities import Trace
+
+DEFAULT_EXPERIMENT = "gemtrace-demo"
+
+
+def go_offline() -> None:
+    """Stop MLflow from reaching the internet (telemetry, pricing catalogue) in this process.
+
+    Call before MLflow is imported; the variables are also read again at use time.
+    """
+    for name, value in OFFLINE_ENVIRONMENT.items():
+        if name != "MLFLOW_SERVER_ENABLE_JOB_EXECUTION":
+            os.environ[name] = value
+
+
+@dataclass(frozen=True)
+class Target:
+    tracking_uri: str
+    description: str
+    ui_url: str | None = None
+    embedded_artifacts: str | None = None
+
+
+def resolve_target(server: ServerConfig, tracking_uri: str | None = None) -> Target:
+    explicit = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+    if explicit:
+        origin = "--tracking-uri" if tracking_uri else "MLFLOW_TRACKING_URI"
+        ui = explicit.rstrip("/") if explicit.startswith(("http://", "https://")) else None
+        return Target(explicit, f"{explicit} (from {origin})", ui_url=ui)
+    if is_healthy(server.url):
+        return Target(server.url, f"the local MLflow server at {server.url}", ui_url=server.url)
+    return Target(
+        server.backend_store_uri,
+        f"the embedded store {server.db_path} (no server answers at {server.url}; "
+        "run make serve to browse these traces there)",
+        ui_url=server.url,
+        embedded_artifacts=server.artifact_root,
+    )
+
+
+def configure(target: Target, experiment: str = DEFAULT_EXPERIMENT) -> str:
+    """Point MLflow at ``target``, select the experiment, switch autolog on; the experiment id."""
+    go_offline()
+    import mlflow
+
+    mlflow.set_tracking_uri(target.tracking_uri)
+    if target.embedded_artifacts:
+        Path(target.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(
+            parents=True, exist_ok=True, mode=0o700
+        )
+    try:
+        found = mlflow.get_experiment_by_name(experiment)
+        if found is not None:
+            experiment_id = found.experiment_id
+        else:
+            location = None
+            if target.embedded_artifacts:
+                location = f"{target.embedded_artifacts}/{_slug(experiment)}"
+            experiment_id = mlflow.create_experiment(experiment, artifact_location=location)
+    except Exception as error:  # MLflow raises several types for an unreachable store
+        raise GemtraceError(
+            f"Could not open the tracking store at {target.description}: {_first_line(error)}. "
+            "Check that the server is running (make serve) or unset MLFLOW_TRACKING_URI."
+        ) from None
+    mlflow.set_experiment(experiment_id=experiment_id)
+    mlflow.gemini.autolog()
+    return experiment_id
+
+
+def trace_url(ui_url: str, experiment_id: str, trace_id: str) -> str:
+    return f"{ui_url}/#/experiments/{experiment_id}/traces?selectedEvaluationId={trace_id}"
+
+
+def experiment_url(ui_url: str, experiment_id: str) -> str:
+    return f"{ui_url}/#/experiments/{experiment_id}/traces"
+
+
+class TraceCollector:
+    """Collects the ids of the traces that finish while :meth:`capture` is open.
+
+    A span processor sees every span before export; a span without a parent closes a trace.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open: list[list[str]] = []
+
+    def __call__(self, span: Any) -> None:
+        if span.parent_id is None:
+            with self._lock:
+                for bucket in self._open:
+                    bucket.append(span.trace_id)
+
+    @contextmanager
+    def capture(self) -> Iterator[list[str]]:
+        from mlflow.tracing import configure as configure_tracing
+
+        bucket: list[str] = []
+        with self._lock:
+            self._open.append(bucket)
+        try:
+            with configure_tracing(span_processors=[self]):
+                yield bucket
+        finally:
+            with self._lock:
+                self._open.remove(bucket)
+
+
+def flush() -> None:
+    import mlflow
+
+    mlflow.flush_trace_async_logging()
+
+
+def fetch_traces(trace_ids: list[str], timeout: float = 30.0) -> list[Trace]:
+    """Read traces back from the store; raise TraceMissing naming those that never arrived."""
+    import mlflow
+
+    flush()
+    deadline = time.monotonic() + timeout
+    found: dict[str, Trace] = {}
+    while True:
+        for trace_id in trace_ids:
+            if trace_id not in found:
+                trace = _get_trace(mlflow, trace_id)
+                if trace is not None and trace.data.spans:
+                    found[trace_id] = trace
+        missing = [t for t in trace_ids if t not in found]
+        if not missing:
+            return [found[t] for t in trace_ids]
+        if time.monotonic() > deadline:
+            raise TraceMissing(
+                f"{len(missing)} trace(s) did not arrive in the tracking store within "
+                f"{timeout:.0f} s: {', '.join(missing)}. Check the server (make status, and "
+                ".gemtrace/server.log)."
+            )
+        time.sleep(0.25)
+
+
+def _get_trace(mlflow: Any, trace_id: str) -> Trace | None:
+    try:
+        return mlflow.get_trace(trace_id)
+    except Exception:  # not there yet, or the store is briefly unavailable
+        return None
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "experiment"
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
