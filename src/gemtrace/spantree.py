@@ -6,7 +6,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-_VOLATILE_KEYS = {"responseId", "response_id", "create_time", "sdk_http_response"}
+# MLflow puts its random traceparent header into the chat config it records as span input.
+_VOLATILE_KEYS = {"responseId", "response_id", "create_time", "sdk_http_response", "traceparent"}
 
 
 @dataclass

@@ -64,6 +64,14 @@ def resolve_target(server: ServerConfig, tracking_uri: str | None = None) -> Tar
 def configure(target: Target, experiment: str = DEFAULT_EXPERIMENT) -> str:
     """Point MLflow at ``target``, select the experiment, switch autolog on; the experiment id."""
     go_offline()
+    if target.tracking_uri.startswith(("http://", "https://")) and not is_healthy(
+        target.tracking_uri.rstrip("/"), timeout=5.0
+    ):
+        raise GemtraceError(
+            f"No MLflow server answers at {target.description}. "
+            "Start the local one with `make serve` (use the same PORT), or unset "
+            "MLFLOW_TRACKING_URI to write to the embedded store."
+        )
     import mlflow
 
     mlflow.set_tracking_uri(target.tracking_uri)

@@ -1,0 +1,207 @@
+"""The commands a workshop participant types, run as real processes: serve, demo, stop."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO, Store, free_port
+
+from gemtrace import server
+
+GEMTRACE = [sys.executable, "-m", "gemtrace.cli"]
+TUTORIAL_LINES = [
+    "cold",
+    "A computer follows instructions, like a recipe, to do things with numbers and pictures.",
+    "2508",
+]
+
+
+def run(
+    args: list[str], state: Path, timeout: float = 180, **env: str
+) -> subprocess.CompletedProcess:
+    # MLflow's set_tracking_uri exports MLFLOW_TRACKING_URI: only pass it on when a test asks.
+    inherited = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    environment = {**inherited, "GEMTRACE_STATE_DIR": str(state), **env}
+    return subprocess.run(
+        GEMTRACE + args, capture_output=True, text=True, timeout=timeout, env=environment, cwd=REPO
+    )
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return any(
+        Path(f"/proc/{p}/stat").exists()
+        and Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[2] == str(pgid)
+        and Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        for p in os.listdir("/proc")
+        if p.isdigit()
+    )
+
+
+def test_demo_prints_the_tutorial_and_a_link_per_trace_into_a_running_server(
+    store: Store, tmp_path: Path
+) -> None:
+    done = run(["demo", "--experiment", "demo-cli"], tmp_path, MLFLOW_TRACKING_URI=store.url)
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    for line in TUTORIAL_LINES:
+        assert f"\n{line}\n" in out
+    links = [line for line in out.splitlines() if "selectedEvaluationId=tr-" in line]
+    assert len(links) == 3
+    assert all(f"{store.url}/#/experiments/" in line for line in links)
+    assert "multi-turn (UNKNOWN" in out
+    assert "├─ Chat.send_message (CHAT_MODEL" in out
+    assert "All 3 scenarios replayed; 3 trace(s) are in the store." in out
+
+    import mlflow
+
+    experiment = mlflow.get_experiment_by_name("demo-cli")
+    traces = mlflow.search_traces(locations=[experiment.experiment_id], return_type="list")
+    roots = sorted(s.name for t in traces for s in t.data.spans if s.parent_id is None)
+    assert roots == ["Chat.send_message", "Models.generate_content", "multi-turn"]
+    trace_ids_printed = {line.split()[1] for line in links}
+    assert trace_ids_printed == {t.info.trace_id for t in traces}
+
+
+def test_demo_without_a_server_writes_the_store_that_serve_then_serves(tmp_path: Path) -> None:
+    port = free_port()
+    done = run(["demo", "--port", str(port)], tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"Tracing into the embedded store {tmp_path}/mlflow.db" in done.stdout
+    assert "run make serve" in done.stdout
+    printed = [line.split()[1] for line in done.stdout.splitlines() if line.startswith("  trace ")]
+    assert len(printed) == 3
+
+    config = server.ServerConfig(state_dir=tmp_path, port=port)
+    server.start(config)
+    try:
+        from mlflow import MlflowClient
+
+        client = MlflowClient(tracking_uri=config.url)
+        for trace_id in printed:
+            assert client.get_trace(trace_id).data.spans, trace_id
+    finally:
+        server.stop(config)
+
+
+def test_demo_with_a_tracking_uri_where_no_server_runs_fails_clearly(tmp_path: Path) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    done = run(["demo"], tmp_path, MLFLOW_TRACKING_URI=dead, timeout=60)
+    assert done.returncode == 1
+    assert f"Error: No MLflow server answers at {dead} (from MLFLOW_TRACKING_URI)" in done.stderr
+    assert "make serve" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_demo_lists_and_runs_one_scenario(store: Store, tmp_path: Path) -> None:
+    listed = run(["demo", "--list"], tmp_path)
+    assert [line.split()[0] for line in listed.stdout.splitlines()] == [
+        "simple_generation",
+        "multi_turn_chat",
+        "function_calling",
+    ]
+    one = run(["demo", "-s", "function_calling"], tmp_path, MLFLOW_TRACKING_URI=store.url)
+    assert one.returncode == 0, one.stderr
+    assert "[1/1] Function calling" in one.stdout and "\n2508\n" in one.stdout
+    wrong = run(["demo", "-s", "nope"], tmp_path)
+    assert wrong.returncode == 1
+    assert "Unknown scenario 'nope'. Known scenarios: simple_generation" in wrong.stderr
+
+
+def test_demo_fails_when_a_cassette_is_missing(store: Store, tmp_path: Path) -> None:
+    cassettes = tmp_path / "cassettes"
+    shutil.copytree(REPO / "cassettes", cassettes)
+    (cassettes / "multi_turn_chat.json").unlink()
+    done = run(
+        ["demo"], tmp_path, MLFLOW_TRACKING_URI=store.url, GEMTRACE_CASSETTE_DIR=str(cassettes)
+    )
+    assert done.returncode == 1
+    assert "FAILED: multi_turn_chat" in done.stdout
+    assert "multi_turn_chat.json: no such cassette" in done.stdout
+    assert "1 of 3 scenario(s) failed: multi_turn_chat." in done.stdout
+    assert "\ncold\n" in done.stdout and "\n2508\n" in done.stdout
+
+
+def test_serve_twice_then_stop_leaves_no_process(tmp_path: Path) -> None:
+    port = free_port()
+    started = run(["serve", "--port", str(port)], tmp_path)
+    assert started.returncode == 0, started.stderr
+    assert f"MLflow server ready at http://127.0.0.1:{port}" in started.stdout
+    pid = int((tmp_path / "server.pid").read_text().split('"pid": ')[1].split(",")[0])
+    try:
+        assert server.is_healthy(f"http://127.0.0.1:{port}")
+        assert (tmp_path / "server.log").exists()
+        assert oct((tmp_path / "server.log").stat().st_mode & 0o777) == "0o600"
+        assert oct(tmp_path.stat().st_mode & 0o777) == "0o700"
+
+        again = run(["serve", "--port", str(port)], tmp_path)
+        assert again.returncode == 0
+        assert f"already running at http://127.0.0.1:{port} (pid {pid})" in again.stdout
+
+        status = run(["status"], tmp_path)
+        assert f"http://127.0.0.1:{port} (pid {pid}), healthy" in status.stdout
+    finally:
+        stopped = run(["stop"], tmp_path)
+    assert f"Stopped the MLflow server (pid {pid})" in stopped.stdout
+    assert not group_alive(pid)
+    assert not server.is_healthy(f"http://127.0.0.1:{port}")
+    assert not (tmp_path / "server.pid").exists()
+    assert "No gemtrace MLflow server is running" in run(["stop"], tmp_path).stdout
+
+
+def test_serve_on_a_port_held_by_another_program_names_the_port(tmp_path: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        done = run(["serve", "--port", str(port)], tmp_path)
+    assert done.returncode == 1
+    assert f"Port {port} on 127.0.0.1 is already in use by another program" in done.stderr
+    assert f"make serve PORT={port + 1}" in done.stderr
+    assert not (tmp_path / "server.pid").exists()
+
+
+def test_a_stale_pid_file_of_an_unrelated_process_is_never_signalled(tmp_path: Path) -> None:
+    sleeper = subprocess.Popen(["sleep", "30"], start_new_session=True)
+    try:
+        (tmp_path / "server.pid").write_text(
+            f'{{"pid": {sleeper.pid}, "url": "http://127.0.0.1:1", "store": "x"}}'
+        )
+        done = run(["stop"], tmp_path)
+        assert "No gemtrace MLflow server is running" in done.stdout
+        assert sleeper.poll() is None
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("unshare") is None,
+    reason="needs root and unshare to make a network namespace with loopback only",
+)
+def test_demo_runs_in_a_namespace_with_no_network_at_all(tmp_path: Path) -> None:
+    """Anything that tried the internet would fail here at once instead of passing by luck."""
+    script = (
+        f"ip link set lo up && GEMTRACE_STATE_DIR={tmp_path} "
+        f"{sys.executable} -m gemtrace.cli demo --port {free_port()}"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    done = subprocess.run(
+        ["unshare", "-n", "sh", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=REPO,
+        env=env,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "All 3 scenarios replayed; 3 trace(s) are in the store." in done.stdout
