@@ -13,7 +13,6 @@ Nothing is written when the block raises (Ctrl-C included): the previous file st
 
 from __future__ import annotations
 
-import asyncio
 import datetime as _dt
 import functools
 import inspect
@@ -34,6 +33,7 @@ from gemtrace.scrub import API_KEY_VARIABLES, ScrubRules, check_file, known_secr
 from gemtrace.wire import build_response, request_record, response_record
 
 MODES = ("none", "once", "new_episodes", "all")
+_UPSTREAM_TIMEOUT = httpx.Timeout(600.0, connect=30.0)
 _HOP_HEADERS = ("content-encoding", "content-length", "transfer-encoding", "connection")
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -106,9 +106,6 @@ class CassetteSession:
         return self.__enter__()
 
     async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        if self._async_client is not None:
-            await self._async_client.aclose()
-            self._async_client = None
         self.__exit__(exc_type, exc, tb)
 
     def __call__(self, func: F) -> F:
@@ -150,7 +147,6 @@ class CassetteSession:
         self.recorded: list[Interaction] = []
         self.replayed = 0
         self._sync_client: httpx.Client | None = None
-        self._async_client: httpx.AsyncClient | None = None
 
     # -- the handler that intercept.py calls ---------------------------------------------------
 
@@ -226,7 +222,7 @@ class CassetteSession:
     def _forward(self, request: httpx.Request, record: RecordedRequest) -> httpx.Response:
         with self._lock:
             if self._sync_client is None:
-                self._sync_client = httpx.Client(timeout=httpx.Timeout(600.0, connect=30.0))
+                self._sync_client = httpx.Client(timeout=_UPSTREAM_TIMEOUT)
         upstream = self._sync_client.send(self._forward_request(request), stream=True)
         captured = bytearray()
 
@@ -242,9 +238,14 @@ class CassetteSession:
         return _passed_on(upstream, _SyncStream(chunks()))
 
     async def _aforward(self, request: httpx.Request, record: RecordedRequest) -> httpx.Response:
-        if self._async_client is None:
-            self._async_client = httpx.AsyncClient(timeout=httpx.Timeout(600.0, connect=30.0))
-        upstream = await self._async_client.send(self._forward_request(request), stream=True)
+        # One client per request: an async client's connections belong to the event loop that
+        # opened them, and the SDK may call from several loops (asyncio.run each time).
+        client = httpx.AsyncClient(timeout=_UPSTREAM_TIMEOUT)
+        try:
+            upstream = await client.send(self._forward_request(request), stream=True)
+        except BaseException:
+            await client.aclose()
+            raise
         captured = bytearray()
 
         async def chunks() -> AsyncIterator[bytes]:
@@ -254,6 +255,7 @@ class CassetteSession:
                     yield chunk
             finally:
                 await upstream.aclose()
+                await client.aclose()
                 self._keep(record, upstream, bytes(captured))
 
         return _passed_on(upstream, _AsyncStream(chunks()))
@@ -271,12 +273,6 @@ class CassetteSession:
         if self._sync_client is not None:
             self._sync_client.close()
             self._sync_client = None
-        if self._async_client is not None:
-            client, self._async_client = self._async_client, None
-            try:
-                asyncio.get_running_loop()
-            except RuntimeError:
-                asyncio.run(client.aclose())
 
     def _write(self) -> None:
         if not self.recorded:

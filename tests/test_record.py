@@ -1,0 +1,287 @@
+"""Recording through respx, against a stand-in for the Gemini API on 127.0.0.1, over real sockets.
+
+The real SDK sends its requests to the stand-in through the SDK's base-URL override; gemtrace
+intercepts them, forwards them through an unpatched transport, and writes what came back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+from google import genai
+from google.genai import errors as genai_errors
+from google.genai import version as genai_version
+
+import gemtrace
+from gemtrace import cassette_file
+from gemtrace.cassette_file import RecordedResponse
+from gemtrace.scenarios import by_name
+from gemtrace.scenarios.authored import EXPECTED_OUTPUT, responses_for
+from gemtrace.standin import StandIn
+
+MODEL = "gemini-3-flash-preview"
+# Shaped like a real Google API key, assembled here so that no key-shaped literal is committed.
+FAKE_KEY = "AI" + "za" + "SyD3m0-n0t-a-real-key_0123456789ab"
+
+
+@pytest.fixture
+def key(monkeypatch) -> str:
+    monkeypatch.setenv("GEMINI_API_KEY", FAKE_KEY)
+    return FAKE_KEY
+
+
+def text(value: str, usage: int = 3) -> RecordedResponse:
+    return RecordedResponse(
+        200,
+        {"content-type": "application/json; charset=UTF-8"},
+        body={
+            "candidates": [
+                {
+                    "content": {"parts": [{"text": value}], "role": "model"},
+                    "finishReason": "STOP",
+                    "index": 0,
+                }
+            ],
+            "usageMetadata": {
+                "promptTokenCount": usage,
+                "candidatesTokenCount": 1,
+                "totalTokenCount": usage + 1,
+            },
+            "modelVersion": MODEL,
+            "responseId": "id-" + value,
+        },
+    )
+
+
+def client_for(api: StandIn) -> genai.Client:
+    return genai.Client(http_options={"base_url": api.url})
+
+
+def test_record_then_replay_a_tutorial_scenario_with_the_api_gone(tmp_path: Path, key: str) -> None:
+    scenario = by_name(["function_calling"])[0]
+    path = tmp_path / "function_calling.json"
+    with StandIn(responses_for(scenario.name)) as api:
+        with gemtrace.cassette(path, mode="once"):
+            live = scenario.run(client_for(api))
+        seen = api.seen
+        base_url = api.url
+    assert live == EXPECTED_OUTPUT["function_calling"]
+    assert [request.headers["x-goog-api-key"] for request in seen] == [key, key]
+
+    written = path.read_text()
+    assert key not in written
+    data = json.loads(written)
+    assert data["metadata"]["source"] == "recorded"
+    assert data["metadata"]["models"] == [MODEL]
+    assert data["metadata"]["api_version"] == "v1"
+    assert data["metadata"]["sdk_version"] == genai_version.__version__
+    follow_up = data["interactions"][1]["request"]["body"]
+    assert {"functionResponse": {"name": "multiply", "response": {"result": 2508}}} in [
+        part for turn in follow_up["contents"] for part in turn["parts"]
+    ]
+
+    # The stand-in is gone: replay must answer on its own, through a client aimed at it.
+    replay = genai.Client(api_key="replay-without-key", http_options={"base_url": base_url})
+    with gemtrace.cassette(path):
+        assert scenario.run(replay) == live
+
+
+def test_streaming_is_passed_on_as_it_streams_and_stored_as_events(
+    tmp_path: Path, key: str
+) -> None:
+    events = [text("one ").body, text("two ").body, text("three").body]
+    path = tmp_path / "stream.json"
+    with StandIn(
+        [RecordedResponse(200, {"content-type": "text/event-stream"}, events=events)]
+    ) as api:
+        client = client_for(api)
+        with gemtrace.cassette(path, mode="all"):
+            chunks = [
+                c.text for c in client.models.generate_content_stream(model=MODEL, contents="count")
+            ]
+    assert chunks == ["one ", "two ", "three"]
+    stored = json.loads(path.read_text())["interactions"][0]
+    assert stored["request"]["url"].endswith(f"/v1/models/{MODEL}:streamGenerateContent?alt=sse")
+    assert stored["response"]["events"] == events
+    assert stored["response"]["headers"] == {"content-type": "text/event-stream"}
+
+    with gemtrace.cassette(path):
+        replayed = [
+            c.text for c in client.models.generate_content_stream(model=MODEL, contents="count")
+        ]
+    assert replayed == chunks
+
+
+def test_gzip_bodies_are_stored_decoded(tmp_path: Path, key: str) -> None:
+    path = tmp_path / "gz.json"
+    with StandIn([text("cold")], gzip_json=True) as api:
+        client = client_for(api)
+        with gemtrace.cassette(path, mode="all"):
+            assert client.models.generate_content(model=MODEL, contents="hot").text == "cold"
+    stored = json.loads(path.read_text())["interactions"][0]["response"]
+    assert stored["body"]["candidates"][0]["content"]["parts"][0]["text"] == "cold"
+    assert "content-encoding" not in stored["headers"]
+
+
+def test_an_api_error_is_recorded_and_replays_as_the_same_api_error(
+    tmp_path: Path, key: str
+) -> None:
+    error_body = {
+        "error": {
+            "code": 429,
+            "status": "RESOURCE_EXHAUSTED",
+            "message": f"Quota exceeded for key {key}.",
+        }
+    }
+    path = tmp_path / "error.json"
+    with StandIn(
+        [RecordedResponse(429, {"content-type": "application/json"}, body=error_body)]
+    ) as api:
+        client = client_for(api)
+        with gemtrace.cassette(path, mode="all"), pytest.raises(genai_errors.ClientError) as live:
+            client.models.generate_content(model=MODEL, contents="hot")
+    written = path.read_text()
+    assert key not in written
+    assert "Quota exceeded for key <redacted>." in written
+
+    with gemtrace.cassette(path), pytest.raises(genai_errors.ClientError) as replayed:
+        client.models.generate_content(model=MODEL, contents="hot")
+    assert (
+        (replayed.value.code, replayed.value.status)
+        == (live.value.code, live.value.status)
+        == (429, "RESOURCE_EXHAUSTED")
+    )
+
+
+def test_async_requests_are_recorded_too(tmp_path: Path, key: str) -> None:
+    path = tmp_path / "async.json"
+
+    async def calls(client: genai.Client) -> list[str]:
+        answers = await asyncio.gather(
+            client.aio.models.generate_content(model=MODEL, contents="a"),
+            client.aio.models.generate_content(model=MODEL, contents="b"),
+        )
+        return sorted(answer.text for answer in answers)
+
+    with StandIn([text("x"), text("y")]) as api:
+        client = client_for(api)
+        with gemtrace.cassette(path, mode="all"):
+            recorded = asyncio.run(calls(client))
+        assert len(api.seen) == 2
+    assert recorded == ["x", "y"]
+    with gemtrace.cassette(path):
+        assert asyncio.run(calls(client)) == recorded
+
+
+def test_new_episodes_replays_what_matches_and_appends_the_rest(tmp_path: Path, key: str) -> None:
+    path = tmp_path / "c.json"
+    with StandIn([text("cold")]) as api:
+        client = client_for(api)
+        with gemtrace.cassette(path, mode="once"):
+            client.models.generate_content(model=MODEL, contents="hot")
+    with StandIn([text("down")]) as api:
+        client = client_for(api)
+        with gemtrace.cassette(path, mode="new_episodes") as session:
+            assert client.models.generate_content(model=MODEL, contents="hot").text == "cold"
+            assert client.models.generate_content(model=MODEL, contents="up").text == "down"
+        assert len(api.seen) == 1
+    assert (session.replayed, len(session.recorded)) == (1, 1)
+    assert len(cassette_file.load(path).interactions) == 2
+
+
+def test_once_never_touches_an_existing_cassette(tmp_path: Path, key: str) -> None:
+    path = tmp_path / "c.json"
+    with StandIn([text("cold")]) as api:
+        client = client_for(api)
+        with gemtrace.cassette(path, mode="once"):
+            client.models.generate_content(model=MODEL, contents="hot")
+    before = path.read_bytes()
+    with StandIn([text("never")]) as api:
+        client = client_for(api)
+        with gemtrace.cassette(path, mode="once"), pytest.raises(gemtrace.CassetteMiss):
+            client.models.generate_content(model=MODEL, contents="other")
+        assert api.seen == []
+    assert path.read_bytes() == before
+
+
+def test_a_crash_mid_record_keeps_the_previous_cassette(tmp_path: Path, key: str) -> None:
+    path = tmp_path / "c.json"
+    with StandIn([text("cold")]) as api:
+        client = client_for(api)
+        with gemtrace.cassette(path, mode="all"):
+            client.models.generate_content(model=MODEL, contents="hot")
+    before = path.read_bytes()
+    with StandIn([text("warm"), text("boom")]) as api:
+        client = client_for(api)
+        with pytest.raises(KeyboardInterrupt), gemtrace.cassette(path, mode="all"):
+            client.models.generate_content(model=MODEL, contents="hot")
+            raise KeyboardInterrupt
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.json"]
+
+
+def test_recording_without_a_key_stops_before_the_first_request(
+    tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.delenv("GEMINI_API_KEY", raising=False)
+    monkeypatch.delenv("GOOGLE_API_KEY", raising=False)
+    with (
+        pytest.raises(gemtrace.MissingApiKey) as error,
+        gemtrace.cassette(tmp_path / "c.json", mode="all"),
+    ):
+        pass
+    assert "Set GEMINI_API_KEY (or GOOGLE_API_KEY)" in str(error.value)
+    assert not (tmp_path / "c.json").exists()
+
+
+def test_an_unknown_mode_is_refused_with_the_valid_ones(tmp_path: Path) -> None:
+    with pytest.raises(gemtrace.GemtraceError) as error:
+        gemtrace.cassette(tmp_path / "c.json", mode="sometimes")
+    assert "Unknown record mode 'sometimes'. Valid modes: none, once, new_episodes, all" in str(
+        error.value
+    )
+
+
+def test_gemtrace_record_command_records_every_scenario(tmp_path: Path) -> None:
+    responses = [
+        r
+        for s in ("simple_generation", "multi_turn_chat", "function_calling")
+        for r in responses_for(s)
+    ]
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env.update(
+        GEMINI_API_KEY=FAKE_KEY,
+        GEMTRACE_CASSETTE_DIR=str(tmp_path),
+        GEMTRACE_STATE_DIR=str(tmp_path / "state"),
+    )
+    with StandIn(responses) as api:
+        done = subprocess.run(
+            [sys.executable, "-m", "gemtrace.cli", "record", "--base-url", api.url],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=REPO,
+            timeout=120,
+        )
+    assert done.returncode == 0, done.stderr
+    assert "  2508" in done.stdout
+    for name in ("simple_generation", "multi_turn_chat", "function_calling"):
+        written = (tmp_path / f"{name}.json").read_text()
+        assert FAKE_KEY not in written
+        assert json.loads(written)["metadata"]["source"] == "recorded"
+    verified = subprocess.run(
+        [sys.executable, "-m", "gemtrace.cli", "cassettes", "verify", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+    )
+    assert verified.returncode == 0, verified.stderr
+    assert "3 cassette(s) OK." in verified.stdout
