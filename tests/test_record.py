@@ -28,7 +28,7 @@ from gemtrace.standin import StandIn
 
 MODEL = "gemini-3-flash-preview"
 # Shaped like a real Google API key, assembled here so that no key-shaped literal is committed.
-FAKE_KEY = "AI" + "za" + "SyD3m0-n0t-a-real-key_0123456789ab"
+FAKE_KEY = "AI" + "za" + "SyD3m0-n0t-a-real-key_0123456789abc"
 
 
 @pytest.fixture
@@ -285,3 +285,131 @@ def test_gemtrace_record_command_records_every_scenario(tmp_path: Path) -> None:
     )
     assert verified.returncode == 0, verified.stderr
     assert "3 cassette(s) OK." in verified.stdout
+
+
+def test_a_stream_reaches_the_caller_while_it_is_still_streaming(tmp_path: Path, key: str) -> None:
+    """The stand-in holds the rest of the stream until the caller has its first chunk."""
+    import threading
+
+    gate = threading.Event()
+    events = [text("first ").body, text("second").body]
+    stream = RecordedResponse(200, {"content-type": "text/event-stream"}, events=events)
+    with StandIn([stream], hold_stream=gate) as api:
+        client = client_for(api)
+        with gemtrace.cassette(tmp_path / "s.json", mode="all"):
+            chunks = client.models.generate_content_stream(model=MODEL, contents="go")
+            first = next(iter(chunks))
+            assert not gate.is_set()
+            gate.set()
+            rest = [c.text for c in chunks]
+    assert [first.text, *rest] == ["first ", "second"]
+
+
+@pytest.mark.parametrize("backend", ["httpx2", "httpx"])
+def test_both_sdk_backends_record(tmp_path: Path, key: str, monkeypatch, backend: str) -> None:
+    monkeypatch.setenv("GOOGLE_GENAI_HTTP_CLIENT", backend)
+    path = tmp_path / "c.json"
+    with StandIn([text("cold")]) as api:
+        client = client_for(api)
+        with gemtrace.cassette(path, mode="all"):
+            assert client.models.generate_content(model=MODEL, contents="hot").text == "cold"
+        assert len(api.seen) == 1
+    assert cassette_file.load(path).interactions[0].request.body == {
+        "contents": [{"parts": [{"text": "hot"}], "role": "user"}]
+    }
+
+
+def test_user_scrub_rules_redact_json_paths_and_patterns(tmp_path: Path, key: str) -> None:
+    path = tmp_path / "c.json"
+    rules = gemtrace.ScrubRules(
+        json_paths=["candidates.*.content.parts.0.text"], patterns=[r"customer-\d+"]
+    )
+    with StandIn([text("private answer")]) as api:
+        client = client_for(api)
+        with gemtrace.cassette(path, mode="all", scrub=rules):
+            live = client.models.generate_content(model=MODEL, contents="about customer-4711").text
+    assert live == "private answer"
+    written = path.read_text()
+    assert '"text": "private answer"' not in written and "customer-4711" not in written
+    stored = json.loads(written)["interactions"][0]
+    assert stored["request"]["body"]["contents"][0]["parts"][0]["text"] == "about <redacted>"
+    assert (
+        stored["response"]["body"]["candidates"][0]["content"]["parts"][0]["text"] == "<redacted>"
+    )
+
+
+def test_the_scan_after_writing_deletes_a_file_that_still_holds_a_key(
+    tmp_path: Path, key: str, monkeypatch
+) -> None:
+    """If scrubbing ever misses a key, the scan of the written file still stops it."""
+    from gemtrace import record
+
+    monkeypatch.setattr(record, "scrub_value", lambda value, rules, secrets: value)
+    path = tmp_path / "c.json"
+    with StandIn([text(f"echo {key}")]) as api:
+        client = client_for(api)
+        with pytest.raises(gemtrace.SecretFound) as found, gemtrace.cassette(path, mode="all"):
+            client.models.generate_content(model=MODEL, contents="hot")
+    assert not path.exists()
+    assert "the value of the API key in use" in str(found.value)
+    assert "shaped like a Google API key" in str(found.value)
+    assert key not in str(found.value)
+
+
+def test_verify_names_file_interaction_and_field(tmp_path: Path) -> None:
+    good = tmp_path / "good.json"
+    cassette_file.save(cassette_file.Cassette(metadata={"source": "authored"}), good)
+    leaky = tmp_path / "leaky.json"
+    leaky.write_text(
+        json.dumps(
+            {
+                "schema_version": 1,
+                "metadata": {"source": "recorded"},
+                "interactions": [
+                    {
+                        "request": {
+                            "method": "POST",
+                            "url": f"https://x/v1/models/m:generateContent?key={FAKE_KEY}",
+                            "body": None,
+                        },
+                        "response": {
+                            "status": 200,
+                            "headers": {"content-type": "application/json", "set-cookie": "a=b"},
+                            "body": {},
+                        },
+                    }
+                ],
+            },
+            indent=2,
+        )
+    )
+    broken = tmp_path / "broken.json"
+    broken.write_text(
+        '{"schema_version": 1, "metadata": {"source": "authored"}, "interactions": [{}]}'
+    )
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    done = subprocess.run(
+        [sys.executable, "-m", "gemtrace.cli", "cassettes", "verify", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+    )
+    assert done.returncode == 1, done.stderr
+    assert f"{broken}: interaction 0, request must be an object; found missing." in done.stderr
+    assert f"{leaky}: line 10: a string shaped like a Google API key (AIza...)" in done.stderr
+    assert f"{leaky}: interaction 0, request.url: holds a credential (key=)." in done.stderr
+    assert f"{leaky}: interaction 0, response.headers: 'set-cookie' is not kept" in done.stderr
+    assert FAKE_KEY not in done.stderr
+    assert "4 problem(s) in 3 cassette(s)." in done.stderr
+
+    listed = subprocess.run(
+        [sys.executable, "-m", "gemtrace.cli", "cassettes", "list", str(REPO / "cassettes")],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+    )
+    assert (
+        "function_calling.json  authored  gemini-3-flash-preview  2 interaction(s)" in listed.stdout
+    )

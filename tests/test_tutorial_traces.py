@@ -133,3 +133,30 @@ def test_the_httpx_backend_replays_the_same_trace(store: Store, monkeypatch) -> 
     assert "httpx2" not in type(httpx_client._api_client._httpx_client).__mro__[1].__module__
     _, httpx_backend = replay_traced(store, scenario, httpx_client)
     assert spantree.normalised(default_backend) == spantree.normalised(httpx_backend)
+
+
+@pytest.mark.parametrize("name", ["simple_generation", "multi_turn_chat", "function_calling"])
+def test_a_recorded_run_and_its_replay_give_the_same_output_and_trace(
+    store: Store, tmp_path, monkeypatch, name: str
+) -> None:
+    """Record against the stand-in with tracing on, stop it, replay: the same trace comes back."""
+    import gemtrace
+    from gemtrace import tracing
+    from gemtrace.scenarios.authored import responses_for
+    from gemtrace.standin import StandIn
+
+    monkeypatch.setenv("GEMINI_API_KEY", "stand-in-key-not-a-secret")
+    scenario = by_name([name])[0]
+    path = tmp_path / f"{name}.json"
+    with StandIn(responses_for(name)) as api:
+        live_client = genai.Client(http_options={"base_url": api.url})
+        with store.collector.capture() as live_ids, gemtrace.cassette(path, mode="once"):
+            live_output = scenario.run(live_client)
+        assert api.seen, "the live run reached the stand-in"
+    with store.collector.capture() as replay_ids, gemtrace.cassette(path):
+        replay_output = scenario.run(live_client)
+    (live,), (replayed,) = tracing.fetch_traces(live_ids), tracing.fetch_traces(replay_ids)
+    assert replay_output == live_output
+    assert spantree.normalised(spantree.build(live)) == spantree.normalised(
+        spantree.build(replayed)
+    )

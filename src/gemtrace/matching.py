@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from gemtrace.cassette_file import Interaction, RecordedRequest
+from gemtrace.jsonpath import locations
 
 _VERSION_SEGMENT = re.compile(r"^/v\d+(?:(?:alpha|beta)\d*)?(?=/)")
 _MODEL_IN_PATH = re.compile(r"/models/([^/:]+)")
@@ -89,32 +90,12 @@ def key_for(method: str, url: str, body: Any, ignore: Sequence[str] = ()) -> Req
 
 
 def drop_paths(body: Any, paths: Sequence[str]) -> Any:
-    """Remove dotted JSON paths (``contents.0.parts.0.text``; ``*`` for any list item)."""
+    """A copy of ``body`` without the fields at these dotted paths (see :mod:`gemtrace.jsonpath`)."""
     body = json.loads(json.dumps(body))
     for path in paths:
-        _drop(body, path.split("."))
+        for container, key in locations(body, path):
+            del container[key]
     return body
-
-
-def _drop(node: Any, steps: list[str]) -> None:
-    if not steps:
-        return
-    head, rest = steps[0], steps[1:]
-    if isinstance(node, dict):
-        targets = list(node) if head == "*" else [head] if head in node else []
-        for name in targets:
-            if rest:
-                _drop(node[name], rest)
-            else:
-                del node[name]
-    elif isinstance(node, list):
-        indexes = range(len(node)) if head == "*" else [int(head)] if head.isdigit() else []
-        for index in sorted(indexes, reverse=True):
-            if index < len(node):
-                if rest:
-                    _drop(node[index], rest)
-                else:
-                    del node[index]
 
 
 class Matcher:

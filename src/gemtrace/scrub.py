@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from gemtrace.errors import SecretFound
+from gemtrace.jsonpath import locations
 
 GOOGLE_API_KEY = re.compile(r"AIza[0-9A-Za-z_\-]{35}")
 CREDENTIAL_QUERY_PARAMS = frozenset({"key", "access_token", "api_key"})
@@ -65,7 +66,8 @@ def scrub_value(value: Any, rules: ScrubRules, secrets: Sequence[str]) -> Any:
     patterns = rules.compiled()
     scrubbed = _walk(value, patterns, secrets)
     for path in rules.json_paths:
-        _redact_path(scrubbed, path.split("."))
+        for container, key in locations(scrubbed, path):
+            container[key] = REDACTED
     return scrubbed
 
 
@@ -78,29 +80,10 @@ def _walk(value: Any, patterns: list[re.Pattern[str]], secrets: Sequence[str]) -
             value = pattern.sub(REDACTED, value)
         return value
     if isinstance(value, dict):
-        return {k: _walk(v, patterns, secrets) for k, v in value.items()}
+        return {_walk(k, patterns, secrets): _walk(v, patterns, secrets) for k, v in value.items()}
     if isinstance(value, list):
         return [_walk(v, patterns, secrets) for v in value]
     return value
-
-
-def _redact_path(node: Any, steps: list[str]) -> None:
-    head, rest = steps[0], steps[1:]
-    if isinstance(node, dict):
-        names = list(node) if head == "*" else [head] if head in node else []
-        for name in names:
-            if rest:
-                _redact_path(node[name], rest)
-            else:
-                node[name] = REDACTED
-    elif isinstance(node, list):
-        indexes = range(len(node)) if head == "*" else [int(head)] if head.isdigit() else []
-        for index in indexes:
-            if index < len(node):
-                if rest:
-                    _redact_path(node[index], rest)
-                else:
-                    node[index] = REDACTED
 
 
 def find_secrets(text: str, secrets: Sequence[str] = ()) -> list[str]:

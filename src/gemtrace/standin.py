@@ -33,6 +33,9 @@ class StandIn:
 
     responses: list[RecordedResponse]
     gzip_json: bool = False
+    #: When set, a stream pauses after its first event until the event is set: a test can then
+    #: prove that the first chunk reached the caller before the stream ended.
+    hold_stream: threading.Event | None = None
     seen: list[SeenRequest] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -108,7 +111,9 @@ def _make_handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
                     self.send_header("content-type", "text/event-stream")
                 self.send_header("transfer-encoding", "chunked")
                 self.end_headers()
-                for event in response.events or []:
+                for number, event in enumerate(response.events or []):
+                    if number == 1 and standin.hold_stream is not None:
+                        standin.hold_stream.wait(timeout=30)
                     chunk = sse_chunk(event)
                     self.wfile.write(f"{len(chunk):X}\r\n".encode() + chunk + b"\r\n")
                     self.wfile.flush()
