@@ -7,6 +7,7 @@ import os
 # Before MLflow is imported anywhere: nothing in a test run may reach the internet.
 os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
 os.environ["MLFLOW_MODEL_CATALOG_URI"] = ""
+os.environ["MLFLOW_ENABLE_ASYNC_TRACE_LOGGING"] = "false"
 for _name in (
     "GEMINI_API_KEY",
     "GOOGLE_API_KEY",

@@ -13,6 +13,9 @@ import pytest
 from conftest import REPO, Store, free_port
 
 from gemtrace import server
+from gemtrace.scenarios import SCENARIOS
+
+N = len(SCENARIOS)
 
 GEMTRACE = [sys.executable, "-m", "gemtrace.cli"]
 TUTORIAL_LINES = [
@@ -56,18 +59,20 @@ def test_demo_prints_the_tutorial_and_a_link_per_trace_into_a_running_server(
     for line in TUTORIAL_LINES:
         assert f"\n{line}\n" in out
     links = [line for line in out.splitlines() if "selectedEvaluationId=tr-" in line]
-    assert len(links) == 3
+    assert len(links) == N
     assert all(f"{store.url}/#/experiments/" in line for line in links)
     assert "multi-turn (UNKNOWN" in out
     assert "├─ Chat.send_message (CHAT_MODEL" in out
-    assert "All 3 scenarios replayed; 3 trace(s) are in the store." in out
+    assert "├─ multiply(a=57, b=44) -> 2508 (TOOL" in out
+    assert f"All {N} scenarios replayed; {N} trace(s) are in the store." in out
 
     import mlflow
 
     experiment = mlflow.get_experiment_by_name("demo-cli")
     traces = mlflow.search_traces(locations=[experiment.experiment_id], return_type="list")
     roots = sorted(s.name for t in traces for s in t.data.spans if s.parent_id is None)
-    assert roots == ["Chat.send_message", "Models.generate_content", "multi-turn"]
+    assert roots[:3] == ["Chat.send_message", "Models.count_tokens", "Models.embed_content"]
+    assert len(roots) == N
     trace_ids_printed = {line.split()[1] for line in links}
     assert trace_ids_printed == {t.info.trace_id for t in traces}
 
@@ -79,7 +84,7 @@ def test_demo_without_a_server_writes_the_store_that_serve_then_serves(tmp_path:
     assert f"Tracing into the embedded store {tmp_path}/mlflow.db" in done.stdout
     assert "run make serve" in done.stdout
     printed = [line.split()[1] for line in done.stdout.splitlines() if line.startswith("  trace ")]
-    assert len(printed) == 3
+    assert len(printed) == N
 
     config = server.ServerConfig(state_dir=tmp_path, port=port)
     server.start(config)
@@ -104,11 +109,7 @@ def test_demo_with_a_tracking_uri_where_no_server_runs_fails_clearly(tmp_path: P
 
 def test_demo_lists_and_runs_one_scenario(store: Store, tmp_path: Path) -> None:
     listed = run(["demo", "--list"], tmp_path)
-    assert [line.split()[0] for line in listed.stdout.splitlines()] == [
-        "simple_generation",
-        "multi_turn_chat",
-        "function_calling",
-    ]
+    assert [line.split()[0] for line in listed.stdout.splitlines()] == [s.name for s in SCENARIOS]
     one = run(["demo", "-s", "function_calling"], tmp_path, MLFLOW_TRACKING_URI=store.url)
     assert one.returncode == 0, one.stderr
     assert "[1/1] Function calling" in one.stdout and "\n2508\n" in one.stdout
@@ -127,7 +128,7 @@ def test_demo_fails_when_a_cassette_is_missing(store: Store, tmp_path: Path) -> 
     assert done.returncode == 1
     assert "FAILED: multi_turn_chat" in done.stdout
     assert "multi_turn_chat.json: no such cassette" in done.stdout
-    assert "1 of 3 scenario(s) failed: multi_turn_chat." in done.stdout
+    assert f"1 of {N} scenario(s) failed: multi_turn_chat." in done.stdout
     assert "\ncold\n" in done.stdout and "\n2508\n" in done.stdout
 
 
@@ -204,4 +205,4 @@ def test_demo_runs_in_a_namespace_with_no_network_at_all(tmp_path: Path) -> None
         env=env,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "All 3 scenarios replayed; 3 trace(s) are in the store." in done.stdout
+    assert f"All {N} scenarios replayed; {N} trace(s) are in the store." in done.stdout

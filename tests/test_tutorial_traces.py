@@ -91,8 +91,12 @@ def test_function_calling_shows_tools_the_multiply_call_and_2508(store: Store) -
         "message": "I have 57 cats, each owns 44 mittens, how many mittens is that in total?"
     }
     assert answer_text(root.outputs) == "2508"
-    asks, follows_up = root.children
+    asks, tool, follows_up = root.children
     assert [asks.name, follows_up.name] == ["Models.generate_content"] * 2
+    # gemtrace's TOOL span: the function ran between the two model calls.
+    assert (tool.name, tool.span_type, tool.status) == ("multiply", "TOOL", "OK")
+    assert (tool.inputs, tool.outputs) == ({"a": 57, "b": 44}, 2508)
+    assert spantree.label(tool) == "multiply(a=57, b=44) -> 2508"
 
     tools = asks.attributes["mlflow.chat.tools"]
     assert [tool["function"]["name"] for tool in tools] == ["add", "subtract", "multiply", "divide"]
@@ -111,8 +115,11 @@ def test_function_calling_shows_tools_the_multiply_call_and_2508(store: Store) -
     ]
     assert sent_back == [{**sent_back[0], "name": "multiply", "response": {"result": 2508}}]
     assert answer_text(follows_up.outputs) == "2508"
-    assert asks.token_usage["input_tokens"] == 176
-    assert follows_up.token_usage["input_tokens"] == 290
+    assert asks.token_usage == {"input_tokens": 176, "output_tokens": 19, "total_tokens": 259}
+    assert follows_up.token_usage == {"input_tokens": 290, "output_tokens": 4, "total_tokens": 294}
+    # Autolog alone reports only the last round on the chat span; gemtrace sums both rounds.
+    assert root.token_usage == {"input_tokens": 466, "output_tokens": 23, "total_tokens": 553}
+    assert root.attributes["gemtrace.usage.thoughts_tokens"] == 64
     assert all(node.status == "OK" for node in root.walk())
 
 

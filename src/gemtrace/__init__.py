@@ -14,6 +14,7 @@ from gemtrace.errors import (
     MissingApiKey,
     SecretFound,
 )
+from gemtrace.extras import autolog
 from gemtrace.record import MODES, CassetteSession, cassette
 from gemtrace.scrub import ScrubRules
 
@@ -30,5 +31,6 @@ __all__ = [
     "MissingApiKey",
     "ScrubRules",
     "SecretFound",
+    "autolog",
     "cassette",
 ]

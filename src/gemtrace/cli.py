@@ -50,9 +50,10 @@ def main() -> None:
 
     Start with `gemtrace serve`, then `gemtrace demo`; open the printed links.
     """
-    from gemtrace.tracing import go_offline
+    from gemtrace.tracing import go_offline, quiet_mlflow_logs
 
     go_offline()
+    quiet_mlflow_logs()
 
 
 @main.command()
@@ -207,7 +208,8 @@ def record(mode: str, names: tuple[str, ...], base_url: str | None) -> None:
     mlflow.tracing.disable()
     http_options = {"base_url": base_url} if base_url else None
     client = genai.Client(http_options=http_options)
-    for scenario in chosen:
+    failed = []
+    for number, scenario in enumerate(chosen, start=1):
         session = CassetteSession(
             scenario.cassette,
             mode,
@@ -216,12 +218,56 @@ def record(mode: str, names: tuple[str, ...], base_url: str | None) -> None:
                 "description": f"{scenario.title} ({scenario.step}).",
             },
         )
-        click.echo(f"{scenario.name}: recording into {scenario.cassette} (mode {mode}) ...")
-        with session:
-            outputs = scenario.run(client)
+        click.echo(
+            f"[{number}/{len(chosen)}] {scenario.name}: recording into {scenario.cassette} "
+            f"(mode {mode}) ..."
+        )
+        try:
+            with session:
+                outputs = scenario.run(client)
+        except Exception as error:  # one scenario's failure must not stop the others
+            failed.append(scenario.name)
+            click.echo(f"  FAILED, cassette left as it was: {type(error).__name__}: {error}")
+            continue
         for output in outputs:
             click.echo(f"  {output}")
         click.echo(f"  {len(session.recorded)} new, {session.replayed} replayed interaction(s).")
+    if failed:
+        raise GemtraceError(f"{len(failed)} scenario(s) not recorded: {', '.join(failed)}.")
+
+
+@main.group()
+def traces() -> None:
+    """Look at traces in the tracking store."""
+
+
+@traces.command("show")
+@click.argument("trace_id")
+@port_option
+@click.option(
+    "--tracking-uri",
+    default=None,
+    metavar="URI",
+    help="Read from here (default: MLFLOW_TRACKING_URI, then the local server, then the "
+    "embedded store in .gemtrace/).",
+)
+@friendly_errors
+def traces_show(trace_id: str, port: int, tracking_uri: str | None) -> None:
+    """Show a trace's span tree: types, durations, token usage, tool calls."""
+    from gemtrace import spantree, tracing
+
+    target = tracing.resolve_target(_config(port), tracking_uri)
+    tracing.connect(target)
+    trace = tracing.fetch_trace(trace_id)
+    info = trace.info
+    state = getattr(info.state, "value", info.state)
+    click.echo(f"trace {info.trace_id}  {state}  {info.execution_duration or 0} ms")
+    if target.ui_url:
+        experiment_id = getattr(info, "experiment_id", None)
+        if experiment_id:
+            click.echo(tracing.trace_url(target.ui_url, experiment_id, info.trace_id))
+    for line in spantree.render(spantree.build(trace)):
+        click.echo(line)
 
 
 @main.group()

@@ -30,7 +30,7 @@ CREDENTIAL_PARAMS = frozenset({"key", "access_token"})
 _TO_STANDARD_B64 = str.maketrans("-_", "+/")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class RequestKey:
     method: str
     path: str

@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from gemtrace.extras import CHUNKS_ATTRIBUTE, FIRST_CHUNK_ATTRIBUTE, THOUGHTS_ATTRIBUTE
+
 # MLflow puts its random traceparent header into the chat config it records as span input.
 _VOLATILE_KEYS = {"responseId", "response_id", "create_time", "sdk_http_response", "traceparent"}
 
@@ -19,6 +21,7 @@ class SpanNode:
     inputs: Any
     outputs: Any
     attributes: dict[str, Any]
+    events: list[dict[str, Any]] = field(default_factory=list)
     children: list[SpanNode] = field(default_factory=list)
 
     @property
@@ -51,6 +54,7 @@ def build(trace: Any) -> SpanNode:
             inputs=span.inputs,
             outputs=span.outputs,
             attributes=dict(span.attributes),
+            events=[{"name": e.name, "attributes": dict(e.attributes or {})} for e in span.events],
         )
     for span in spans:
         node = nodes[span.span_id]
@@ -75,15 +79,34 @@ def render(root: SpanNode) -> list[str]:
             details.append(
                 f"tokens in {usage.get('input_tokens', 0)} / out {usage.get('output_tokens', 0)}"
             )
+        if thoughts := node.attributes.get(THOUGHTS_ATTRIBUTE):
+            details.append(f"thinking {thoughts}")
+        if (chunks := node.attributes.get(CHUNKS_ATTRIBUTE)) is not None:
+            first = node.attributes.get(FIRST_CHUNK_ATTRIBUTE)
+            details.append(f"{chunks} chunks" + (f", first after {first:.0f} ms" if first else ""))
         if node.status not in ("OK", "UNSET"):
             details.append(node.status)
-        lines.append(f"{prefix}{branch}{node.name} ({', '.join(details)})")
+        lines.append(f"{prefix}{branch}{label(node)} ({', '.join(details)})")
         child_prefix = prefix if top else prefix + ("   " if last else "│  ")
         for index, child in enumerate(node.children):
             visit(child, child_prefix, index == len(node.children) - 1, False)
 
     visit(root, "", True, True)
     return lines
+
+
+def label(node: SpanNode) -> str:
+    """A TOOL span reads as the call it was: ``multiply(a=57, b=44) -> 2508``."""
+    if node.span_type != "TOOL":
+        return node.name
+    inputs = node.inputs if isinstance(node.inputs, dict) else {}
+    args = ", ".join(f"{k}={_short(v)}" for k, v in inputs.items())
+    return f"{node.name}({args}) -> {_short(node.outputs)}"
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def normalised(root: SpanNode) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -29,9 +30,13 @@ class SeenRequest:
 
 @dataclass
 class StandIn:
-    """``with StandIn([responses...]) as api: genai.Client(http_options={"base_url": api.url})``."""
+    """``with StandIn([responses...]) as api: genai.Client(http_options={"base_url": api.url})``.
 
-    responses: list[RecordedResponse]
+    ``responses`` is the list to serve in order, or a function that picks the answer for each
+    request (for requests sent concurrently, whose order is not fixed).
+    """
+
+    responses: list[RecordedResponse] | Callable[[SeenRequest], RecordedResponse]
     gzip_json: bool = False
     #: When set, a stream pauses after its first event until the event is set: a test can then
     #: prove that the first chunk reached the caller before the stream ended.
@@ -40,7 +45,7 @@ class StandIn:
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
-        self._queue = list(self.responses)
+        self._queue = [] if callable(self.responses) else list(self.responses)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -61,6 +66,8 @@ class StandIn:
     def next_response(self, seen: SeenRequest) -> RecordedResponse:
         with self._lock:
             self.seen.append(seen)
+            if callable(self.responses):
+                return self.responses(seen)
             if self._queue:
                 return self._queue.pop(0)
         return RecordedResponse(

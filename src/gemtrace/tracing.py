@@ -7,6 +7,7 @@ server serves, so traces written without a server appear once it is started.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import threading
@@ -36,6 +37,19 @@ def go_offline() -> None:
             os.environ[name] = value
 
 
+class _KnownAutologNoise(logging.Filter):
+    """MLflow 3.17 logs a traceback for every embed_content span: embeddings carry no usage."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Failed to extract token usage for span")
+
+
+def quiet_mlflow_logs() -> None:
+    """Keep MLflow's informational chatter out of the CLI's output; warnings still show."""
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    logging.getLogger("mlflow.gemini.autolog").addFilter(_KnownAutologNoise())
+
+
 @dataclass(frozen=True)
 class Target:
     tracking_uri: str
@@ -61,8 +75,8 @@ def resolve_target(server: ServerConfig, tracking_uri: str | None = None) -> Tar
     )
 
 
-def configure(target: Target, experiment: str = DEFAULT_EXPERIMENT) -> str:
-    """Point MLflow at ``target``, select the experiment, switch autolog on; the experiment id."""
+def connect(target: Target) -> None:
+    """Point MLflow at ``target``; a clear error if it is a server that does not answer."""
     go_offline()
     if target.tracking_uri.startswith(("http://", "https://")) and not is_healthy(
         target.tracking_uri.rstrip("/"), timeout=5.0
@@ -79,6 +93,19 @@ def configure(target: Target, experiment: str = DEFAULT_EXPERIMENT) -> str:
         Path(target.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(
             parents=True, exist_ok=True, mode=0o700
         )
+
+
+def configure(target: Target, experiment: str = DEFAULT_EXPERIMENT, extras: bool = True) -> str:
+    """Point MLflow at ``target``, select the experiment, switch autolog on; the experiment id.
+
+    ``extras`` adds gemtrace's spans for what autolog misses (:mod:`gemtrace.extras`).
+    """
+    # Export each trace as it ends: a trace is in the store when the call returns, and there is
+    # no async queue to wait for (its flush polls about once a second).
+    os.environ.setdefault("MLFLOW_ENABLE_ASYNC_TRACE_LOGGING", "false")
+    connect(target)
+    import mlflow
+
     try:
         found = mlflow.get_experiment_by_name(experiment)
         if found is not None:
@@ -95,6 +122,10 @@ def configure(target: Target, experiment: str = DEFAULT_EXPERIMENT) -> str:
         ) from None
     mlflow.set_experiment(experiment_id=experiment_id)
     mlflow.gemini.autolog()
+    if extras:
+        from gemtrace import extras as extra_spans
+
+        extra_spans.autolog()
     return experiment_id
 
 
@@ -116,6 +147,8 @@ class TraceCollector:
         self._lock = threading.Lock()
         self._open: list[list[str]] = []
 
+    __name__ = "gemtrace_trace_collector"
+
     def __call__(self, span: Any) -> None:
         if span.parent_id is None:
             with self._lock:
@@ -125,12 +158,14 @@ class TraceCollector:
     @contextmanager
     def capture(self) -> Iterator[list[str]]:
         from mlflow.tracing import configure as configure_tracing
+        from mlflow.tracing.config import get_config
 
         bucket: list[str] = []
         with self._lock:
             self._open.append(bucket)
         try:
-            with configure_tracing(span_processors=[self]):
+            others = [p for p in get_config().span_processors if p is not self]
+            with configure_tracing(span_processors=[*others, self]):
                 yield bucket
         finally:
             with self._lock:
@@ -141,6 +176,19 @@ def flush() -> None:
     import mlflow
 
     mlflow.flush_trace_async_logging()
+
+
+def fetch_trace(trace_id: str) -> Trace:
+    """One trace from the store, or an error that says where it looked."""
+    import mlflow
+
+    trace = _get_trace(mlflow, trace_id)
+    if trace is None:
+        raise TraceMissing(
+            f"No trace {trace_id} in {mlflow.get_tracking_uri()}. Check the id, and that "
+            "--tracking-uri / MLFLOW_TRACKING_URI / --port name the store that holds it."
+        )
+    return trace
 
 
 def fetch_traces(trace_ids: list[str], timeout: float = 30.0) -> list[Trace]:
@@ -170,7 +218,7 @@ def fetch_traces(trace_ids: list[str], timeout: float = 30.0) -> list[Trace]:
 
 def _get_trace(mlflow: Any, trace_id: str) -> Trace | None:
     try:
-        return mlflow.get_trace(trace_id)
+        return mlflow.MlflowClient().get_trace(trace_id)
     except Exception:  # not there yet, or the store is briefly unavailable
         return None
 
