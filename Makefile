@@ -37,12 +37,13 @@ demo: $(STAMP) ## Replay every tutorial scenario and trace it into MLflow
 	$(BIN)/gemtrace demo --port $(PORT)
 
 test: $(STAMP) ## Run the whole test suite, offline
-	$(BIN)/gemtrace cassettes verify cassettes
+	$(BIN)/gemtrace cassettes verify cassettes examples
+	$(BIN)/python -m pytest -p no:cacheprovider examples/haiku_app
 	$(BIN)/python -m pytest
 
 lint: $(STAMP) ## ruff check and format check
-	$(BIN)/ruff check src tests scripts
-	$(BIN)/ruff format --check src tests scripts
+	$(BIN)/ruff check src tests scripts examples
+	$(BIN)/ruff format --check src tests scripts examples
 
 record: $(STAMP) ## Re-record the scenario cassettes against the live API (needs GEMINI_API_KEY)
 	$(BIN)/gemtrace record --mode $(or $(MODE),all)

@@ -15,6 +15,7 @@ with ``"source": "recorded"`` ones.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -64,6 +65,53 @@ def author(scenario: Scenario, target: Path) -> None:
     print(f"wrote {target} ({len(cassette.interactions)} interactions), replay checked")
 
 
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "haiku_app"
+
+
+def author_example() -> None:
+    """Record examples/haiku_app's cassette through its own tests and the pytest plugin."""
+    from gemtrace.scenarios.authored import example_app_responses
+
+    cassette_path = (
+        EXAMPLE / "tests" / "cassettes" / "test_haiku_app" / "test_haiku_about_the_sea.json"
+    )
+    cassette_path.unlink(missing_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_TRACKING")}
+    with StandIn(example_app_responses()) as api:
+        env["GOOGLE_GEMINI_BASE_URL"] = api.url
+        recorded = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                str(EXAMPLE),
+                "--gemini-record-mode=once",
+                "--snapshot-update",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+    if recorded.returncode != 0:
+        raise SystemExit(f"recording the example failed:\n{recorded.stdout}{recorded.stderr}")
+    cassette = cassette_file.load(cassette_path)
+    cassette.rebase(API_ORIGIN)
+    cassette_file.save(cassette, cassette_path)
+    del env["GOOGLE_GEMINI_BASE_URL"], env["GEMINI_API_KEY"]
+    replayed = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(EXAMPLE)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if replayed.returncode != 0:
+        raise SystemExit(f"replaying the example failed:\n{replayed.stdout}{replayed.stderr}")
+    print(f"wrote {cassette_path}, replay and snapshot checked")
+
+
 def main() -> int:
     # The stand-in accepts any key; this one only exists so that the recorder's key check passes.
     os.environ["GEMINI_API_KEY"] = "stand-in-key-for-authoring"
@@ -73,6 +121,7 @@ def main() -> int:
     mlflow.tracing.disable()  # the multi-turn scenario opens a span; nothing is traced here
     for scenario in SCENARIOS:
         author(scenario, scenario.cassette)
+    author_example()
     return 0
 
 

@@ -78,7 +78,8 @@ def test_record_then_replay_a_tutorial_scenario_with_the_api_gone(tmp_path: Path
     written = path.read_text()
     assert key not in written
     data = json.loads(written)
-    assert data["metadata"]["source"] == "recorded"
+    # Recorded against a stand-in on this machine, not the live API: honestly "authored".
+    assert data["metadata"]["source"] == "authored"
     assert data["metadata"]["models"] == [MODEL]
     assert data["metadata"]["api_version"] == "v1"
     assert data["metadata"]["sdk_version"] == genai_version.__version__
@@ -252,7 +253,8 @@ def test_an_unknown_mode_is_refused_with_the_valid_ones(tmp_path: Path) -> None:
 def test_gemtrace_record_rerecords_every_scenario_the_same_way(tmp_path: Path) -> None:
     """`make record`'s code path, against a stand-in that answers what the committed cassettes say.
 
-    The new files must hold the same interactions as the authored ones, marked "recorded", without
+    The new files must hold the same interactions as the authored ones (marked "authored" again: the
+    stand-in is on loopback, not the live API), without
     the key; and the demo must replay them.
     """
     from gemtrace.cassette_file import RecordedRequest
@@ -291,7 +293,7 @@ def test_gemtrace_record_rerecords_every_scenario_the_same_way(tmp_path: Path) -
         written = (tmp_path / f"{name}.json").read_text()
         assert FAKE_KEY not in written
         recorded = cassette_file.load(tmp_path / f"{name}.json")
-        assert recorded.source == "recorded"
+        assert recorded.source == "authored"
 
         def keys(cassette):
             return sorted(
@@ -456,3 +458,18 @@ def test_verify_names_file_interaction_and_field(tmp_path: Path) -> None:
     assert (
         "function_calling.json  authored  gemini-3-flash-preview  2 interaction(s)" in listed.stdout
     )
+
+
+def test_only_a_recording_that_reached_no_loopback_address_says_recorded() -> None:
+    from gemtrace.cassette_file import Cassette, Interaction, RecordedRequest
+    from gemtrace.record import provenance
+
+    def made_against(url: str) -> str:
+        item = Interaction(RecordedRequest("POST", url, None), RecordedResponse(200, {}, body={}))
+        return provenance(Cassette(interactions=[item]))["source"]
+
+    api = "https://generativelanguage.googleapis.com/v1/models/m:generateContent"
+    assert made_against(api) == "recorded"
+    assert made_against("http://127.0.0.1:8080/v1/models/m:generateContent") == "authored"
+    assert made_against("http://localhost:8080/v1/models/m:generateContent") == "authored"
+    assert made_against("http://[::1]:8080/v1/models/m:generateContent") == "authored"

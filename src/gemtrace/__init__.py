@@ -17,6 +17,8 @@ from gemtrace.errors import (
 from gemtrace.extras import autolog
 from gemtrace.record import MODES, CassetteSession, cassette
 from gemtrace.scrub import ScrubRules
+from gemtrace.snapshot import assert_trace_snapshot
+from gemtrace.tracing import last_trace
 
 __version__ = "0.1.0"
 
@@ -31,6 +33,8 @@ __all__ = [
     "MissingApiKey",
     "ScrubRules",
     "SecretFound",
+    "assert_trace_snapshot",
     "autolog",
     "cassette",
+    "last_trace",
 ]

@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from gemtrace.extras import CHUNKS_ATTRIBUTE, FIRST_CHUNK_ATTRIBUTE, THOUGHTS_ATTRIBUTE
 
-# MLflow puts its random traceparent header into the chat config it records as span input.
-_VOLATILE_KEYS = {"responseId", "response_id", "create_time", "sdk_http_response", "traceparent"}
+# MLflow puts its random traceparent header into the chat config it records as span input; the
+# SDK's user-agent and x-goog-api-client carry SDK and Python versions.
+# Tools appear in span inputs as their repr: "<function multiply at 0x7f...>".
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+>")
+# MLflow keeps inline images as attachments named by a random id and the trace id.
+_ATTACHMENT_IDS = re.compile(r"(?<=mlflow-attachment://)[0-9a-f-]{36}|&?trace_id=tr-[0-9a-f]+")
+_VOLATILE_KEYS = {
+    "responseId",
+    "response_id",
+    "create_time",
+    "sdk_http_response",
+    "traceparent",
+    "user-agent",
+    "x-goog-api-client",
+}
 
 
 @dataclass
@@ -138,4 +152,7 @@ def _strip(value: Any) -> Any:
             return _strip(json.loads(value))
         except ValueError:
             return value
+    if isinstance(value, str):
+        value = _ADDRESS.sub(">", value)
+        return _ATTACHMENT_IDS.sub("", value) if value.startswith("mlflow-attachment://") else value
     return value

@@ -178,6 +178,17 @@ def flush() -> None:
     mlflow.flush_trace_async_logging()
 
 
+def last_trace() -> Trace:
+    """The last trace this process finished, read back from the store (for snapshots in tests)."""
+    import mlflow
+
+    trace_id = mlflow.get_last_active_trace_id()
+    if trace_id is None:
+        raise TraceMissing("No trace has finished in this process yet: is MLflow autolog on?")
+    flush()
+    return fetch_traces([trace_id])[0]
+
+
 def fetch_trace(trace_id: str) -> Trace:
     """One trace from the store, or an error that says where it looked."""
     import mlflow

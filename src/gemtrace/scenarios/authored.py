@@ -213,3 +213,24 @@ def responses_for(name: str) -> list[RecordedResponse] | Callable[[Any], Recorde
         "api_error": _model_not_found,
     }
     return builders[name]()
+
+
+EXAMPLE_HAIKU = "Waves fold into foam,\nsalt wind carries gull voices,\nthe tide keeps its time."
+
+
+def example_app_responses() -> list[RecordedResponse]:
+    """The stand-in's answers for examples/haiku_app: three tool calls, then the haiku."""
+    lines = [line.rstrip(",.") for line in EXAMPLE_HAIKU.splitlines()]
+    calls = [
+        {"functionCall": {"name": "count_syllables", "args": {"line": line}}} for line in lines
+    ]
+    calls[0]["thoughtSignature"] = _thought_signature("haiku_app")
+    return [
+        _answer(
+            calls,
+            _usage(74, 41, 150),
+            "haiku_app/1",
+            finishMessage="Model generated function call(s).",
+        ),
+        _answer([{"text": EXAMPLE_HAIKU}], _usage(160, 17, 0), "haiku_app/2"),
+    ]
