@@ -37,7 +37,7 @@ demo: $(STAMP) ## Replay every tutorial scenario and trace it into MLflow
 	$(BIN)/gemtrace demo --port $(PORT)
 
 test: $(STAMP) ## Run the whole test suite, offline
-	$(BIN)/gemtrace cassettes verify cassettes examples
+	$(BIN)/gemtrace cassettes verify cassettes examples/haiku_app/tests/cassettes
 	$(BIN)/python -m pytest -p no:cacheprovider examples/haiku_app
 	$(BIN)/python -m pytest
 
