@@ -236,6 +236,37 @@ def record(mode: str, names: tuple[str, ...], base_url: str | None) -> None:
         raise GemtraceError(f"{len(failed)} scenario(s) not recorded: {', '.join(failed)}.")
 
 
+@main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.option("--cassette", type=click.Path(path_type=Path), default=None,
+              help="Cassette file (default: cassettes/<script name>.json).")
+@click.option("--mode", default="none", show_default=True,
+              type=click.Choice(["none", "once", "new_episodes", "all"]),
+              help="Record mode; none replays only.")
+@click.option("--experiment", default="gemtrace-run", show_default=True,
+              help="MLflow experiment that receives the traces.")
+@click.option("--tracking-uri", default=None, metavar="URI",
+              help="Send traces here (default: MLFLOW_TRACKING_URI, then the local server, then "
+              "the embedded store in .gemtrace/).")
+@port_option
+@click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
+@friendly_errors
+def run(cassette: Path | None, mode: str, experiment: str, tracking_uri: str | None, port: int,
+        command: tuple[str, ...]) -> None:
+    """Run a Python program under a cassette, traced: gemtrace run -- python my_app.py ARGS
+
+    The program's Gemini calls are answered from the cassette (or recorded, per --mode), MLflow
+    autolog and gemtrace's extra spans are on, and the trace links are printed at the end. The
+    program's exit code is kept.
+    """
+    from gemtrace import run as run_module
+    from gemtrace import tracing
+
+    program = run_module.parse(command)
+    path = cassette or Path("cassettes") / f"{program.name}.json"
+    target = tracing.resolve_target(_config(port), tracking_uri)
+    sys.exit(run_module.run_program(program, path, mode, target, experiment, click.echo))
+
+
 @main.group()
 def traces() -> None:
     """Look at traces in the tracking store."""

@@ -88,6 +88,7 @@ def connect(target: Target) -> None:
         )
     import mlflow
 
+    quiet_mlflow_logs()  # again: importing MLflow resets its loggers
     mlflow.set_tracking_uri(target.tracking_uri)
     if target.embedded_artifacts:
         Path(target.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(
