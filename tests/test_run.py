@@ -10,7 +10,7 @@ from pathlib import Path
 
 from conftest import REPO, Store
 
-APP = '''
+APP = """
 import sys
 from google import genai
 
@@ -20,28 +20,42 @@ print("answer:", answer.text, "args:", sys.argv[1:])
 if len(sys.argv) > 1 and sys.argv[1] == "fail":
     raise RuntimeError("the app broke")
 sys.exit(int(sys.argv[1]) if len(sys.argv) > 1 else 0)
-'''
+"""
 
 
 def gemtrace_run(folder: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
-    environment = {k: v for k, v in os.environ.items()
-                   if k not in ("MLFLOW_TRACKING_URI", "GEMINI_API_KEY", "GOOGLE_API_KEY")}
+    environment = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("MLFLOW_TRACKING_URI", "GEMINI_API_KEY", "GOOGLE_API_KEY")
+    }
     environment.update(GEMTRACE_STATE_DIR=str(folder / "state"), **env)
-    return subprocess.run([sys.executable, "-m", "gemtrace.cli", "run", *args], cwd=folder,
-                          env=environment, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "gemtrace.cli", "run", *args],
+        cwd=folder,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def make_app(tmp_path: Path) -> Path:
     (tmp_path / "my_app.py").write_text(APP)
     (tmp_path / "cassettes").mkdir()
-    shutil.copy(REPO / "cassettes" / "simple_generation.json", tmp_path / "cassettes" / "my_app.json")
+    shutil.copy(
+        REPO / "cassettes" / "simple_generation.json", tmp_path / "cassettes" / "my_app.json"
+    )
     return tmp_path
 
 
-def test_a_script_runs_offline_traced_with_its_arguments_and_links(store: Store, tmp_path: Path) -> None:
+def test_a_script_runs_offline_traced_with_its_arguments_and_links(
+    store: Store, tmp_path: Path
+) -> None:
     app = make_app(tmp_path)
-    done = gemtrace_run(app, "--experiment", "run-test", "--", "python", "my_app.py",
-                        MLFLOW_TRACKING_URI=store.url)
+    done = gemtrace_run(
+        app, "--experiment", "run-test", "--", "python", "my_app.py", MLFLOW_TRACKING_URI=store.url
+    )
     assert done.returncode == 0, done.stderr
     assert "answer: cold args: []" in done.stdout
     assert "gemtrace run: 1 trace(s)" in done.stdout
@@ -52,8 +66,10 @@ def test_a_script_runs_offline_traced_with_its_arguments_and_links(store: Store,
     from mlflow import MlflowClient
 
     trace = MlflowClient(tracking_uri=store.url).get_trace(trace_id)
-    assert trace.info.experiment_id == MlflowClient(tracking_uri=store.url).get_experiment_by_name(
-        "run-test").experiment_id
+    assert (
+        trace.info.experiment_id
+        == MlflowClient(tracking_uri=store.url).get_experiment_by_name("run-test").experiment_id
+    )
 
 
 def test_the_exit_code_and_a_failure_are_kept(tmp_path: Path) -> None:
@@ -74,7 +90,9 @@ def test_a_module_runs_too(tmp_path: Path) -> None:
     (app / "pkg").mkdir()
     (app / "pkg" / "__init__.py").write_text("")
     (app / "pkg" / "__main__.py").write_text(APP)
-    done = gemtrace_run(app, "--cassette", "cassettes/my_app.json", "--", "python", "-m", "pkg", "0")
+    done = gemtrace_run(
+        app, "--cassette", "cassettes/my_app.json", "--", "python", "-m", "pkg", "0"
+    )
     assert done.returncode == 0, done.stderr
     assert "answer: cold args: ['0']" in done.stdout
 

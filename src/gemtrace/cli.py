@@ -237,21 +237,43 @@ def record(mode: str, names: tuple[str, ...], base_url: str | None) -> None:
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
-@click.option("--cassette", type=click.Path(path_type=Path), default=None,
-              help="Cassette file (default: cassettes/<script name>.json).")
-@click.option("--mode", default="none", show_default=True,
-              type=click.Choice(["none", "once", "new_episodes", "all"]),
-              help="Record mode; none replays only.")
-@click.option("--experiment", default="gemtrace-run", show_default=True,
-              help="MLflow experiment that receives the traces.")
-@click.option("--tracking-uri", default=None, metavar="URI",
-              help="Send traces here (default: MLFLOW_TRACKING_URI, then the local server, then "
-              "the embedded store in .gemtrace/).")
+@click.option(
+    "--cassette",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Cassette file (default: cassettes/<script name>.json).",
+)
+@click.option(
+    "--mode",
+    default="none",
+    show_default=True,
+    type=click.Choice(["none", "once", "new_episodes", "all"]),
+    help="Record mode; none replays only.",
+)
+@click.option(
+    "--experiment",
+    default="gemtrace-run",
+    show_default=True,
+    help="MLflow experiment that receives the traces.",
+)
+@click.option(
+    "--tracking-uri",
+    default=None,
+    metavar="URI",
+    help="Send traces here (default: MLFLOW_TRACKING_URI, then the local server, then "
+    "the embedded store in .gemtrace/).",
+)
 @port_option
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
 @friendly_errors
-def run(cassette: Path | None, mode: str, experiment: str, tracking_uri: str | None, port: int,
-        command: tuple[str, ...]) -> None:
+def run(
+    cassette: Path | None,
+    mode: str,
+    experiment: str,
+    tracking_uri: str | None,
+    port: int,
+    command: tuple[str, ...],
+) -> None:
     """Run a Python program under a cassette, traced: gemtrace run -- python my_app.py ARGS
 
     The program's Gemini calls are answered from the cassette (or recorded, per --mode), MLflow
@@ -326,6 +348,40 @@ def cassettes_verify(targets: tuple[Path, ...]) -> None:
         click.echo(f"{len(problems)} problem(s) in {len(files)} cassette(s).", err=True)
         sys.exit(1)
     click.echo(f"{len(files)} cassette(s) OK.")
+
+
+@cassettes.command("import")
+@click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Output file (one source) or folder (several); default: cassettes/<name>.json.",
+)
+@friendly_errors
+def cassettes_import(sources: tuple[Path, ...], output: Path | None) -> None:
+    """Convert vcrpy / pytest-recording YAML cassettes of Gemini calls into gemtrace cassettes.
+
+    Bodies become readable JSON (gzip decoded, SSE split into events); headers and credentials
+    are dropped and bodies scrubbed as the recorder does. Each new file is verified.
+    """
+    from gemtrace import cassette_file
+    from gemtrace.importer import import_vcr
+    from gemtrace.scrub import check_file, known_secrets
+
+    for source in sources:
+        cassette = import_vcr(source)
+        if output is not None and len(sources) == 1 and output.suffix == ".json":
+            target = output
+        else:
+            target = (output or Path("cassettes")) / f"{source.stem}.json"
+        cassette_file.save(cassette, target)
+        check_file(target, known_secrets())
+        click.echo(
+            f"{source} -> {target}: {len(cassette.interactions)} interaction(s), "
+            f"models {', '.join(cassette.metadata['models']) or '?'}"
+        )
 
 
 @cassettes.command("list")

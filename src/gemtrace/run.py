@@ -60,7 +60,9 @@ def parse(command: Sequence[str]) -> Program:
         )
     script = Path(rest[0])
     if not script.is_file():
-        raise GemtraceError(f"{script}: no such script. Check the path (relative to {os.getcwd()}).")
+        raise GemtraceError(
+            f"{script}: no such script. Check the path (relative to {os.getcwd()})."
+        )
     return Program(script=script, module=None, args=rest[1:])
 
 
