@@ -473,3 +473,36 @@ def test_only_a_recording_that_reached_no_loopback_address_says_recorded() -> No
     assert made_against("http://127.0.0.1:8080/v1/models/m:generateContent") == "authored"
     assert made_against("http://localhost:8080/v1/models/m:generateContent") == "authored"
     assert made_against("http://[::1]:8080/v1/models/m:generateContent") == "authored"
+
+
+def test_streams_keep_their_pacing_and_replay_it_when_asked(
+    tmp_path: Path, key: str, monkeypatch
+) -> None:
+    import threading
+
+    from gemtrace import wire
+
+    gate = threading.Event()
+    events = [text("a").body, text("b").body, text("c").body]
+    path = tmp_path / "paced.json"
+    stream = RecordedResponse(200, {"content-type": "text/event-stream"}, events=events)
+    with StandIn([stream], hold_stream=gate) as api:
+        client = client_for(api)
+        with gemtrace.cassette(path, mode="all"):
+            chunks = client.models.generate_content_stream(model=MODEL, contents="go")
+            next(iter(chunks))
+            gate.set()
+            list(chunks)
+    times = cassette_file.load(path).interactions[0].response.event_times_ms
+    assert len(times) == 3 and times == sorted(times)
+
+    slept: list[float] = []
+    monkeypatch.setattr(wire.time, "sleep", slept.append)
+    with gemtrace.cassette(path):
+        assert [
+            c.text for c in client.models.generate_content_stream(model=MODEL, contents="go")
+        ] == ["a", "b", "c"]
+    assert slept == []
+    with gemtrace.cassette(path, stream_pacing="recorded"):
+        assert len(list(client.models.generate_content_stream(model=MODEL, contents="go"))) == 3
+    assert slept == [d for d in wire.pacing_delays(times) if d > 0]

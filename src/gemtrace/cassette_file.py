@@ -50,6 +50,8 @@ class RecordedResponse:
     headers: dict[str, str] = field(default_factory=dict)
     body: Any = None
     events: list[Any] | None = None
+    #: When each event arrived, in ms after the response started (recorded streams only).
+    event_times_ms: list[float] | None = None
 
     @property
     def is_stream(self) -> bool:
@@ -96,6 +98,8 @@ def to_dict(cassette: Cassette) -> dict[str, Any]:
         }
         if item.response.is_stream:
             response["events"] = item.response.events
+            if item.response.event_times_ms is not None:
+                response["event_times_ms"] = item.response.event_times_ms
         else:
             response["body"] = item.response.body
         interactions.append(
@@ -238,6 +242,13 @@ def _interaction(item: Any, index: int, check: _Checker) -> Interaction:
     events = response.get("events")
     if has_events:
         check.type(events, list, f"{at}, response.events")
+    times = response.get("event_times_ms")
+    if times is not None and (
+        not isinstance(times, list)
+        or len(times) != len(events or [])
+        or not all(isinstance(t, (int, float)) and not isinstance(t, bool) for t in times)
+    ):
+        check.fail(f"{at}, response.event_times_ms", "must be a list of numbers, one per event.")
     return Interaction(
         request=RecordedRequest(method=method.upper(), url=url, body=request.get("body")),
         response=RecordedResponse(
@@ -245,6 +256,7 @@ def _interaction(item: Any, index: int, check: _Checker) -> Interaction:
             headers={str(k).lower(): v for k, v in headers.items()},
             body=response.get("body"),
             events=events,
+            event_times_ms=times,
         ),
     )
 

@@ -18,6 +18,7 @@ import functools
 import inspect
 import os
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -77,6 +78,7 @@ class CassetteSession:
         scrub: ScrubRules | None = None,
         metadata: dict[str, Any] | None = None,
         source: str | None = None,
+        stream_pacing: str = "instant",
     ) -> None:
         self.path = Path(path)
         self.mode = check_mode(mode)
@@ -84,6 +86,12 @@ class CassetteSession:
         self.scrub = scrub or ScrubRules()
         self.extra_metadata = dict(metadata or {})
         self.source = source
+        if stream_pacing not in ("instant", "recorded"):
+            raise GemtraceError(
+                f"Unknown stream_pacing {stream_pacing!r}: use 'instant' (streams replay at "
+                "once) or 'recorded' (with the pauses between events that were recorded)."
+            )
+        self.paced = stream_pacing == "recorded"
         self._lock = threading.Lock()
         self._stack: list[Any] = []
 
@@ -167,7 +175,7 @@ class CassetteSession:
             found = self.matcher.take(record)
             if found is not None:
                 self.replayed += 1
-                return build_response(found[1].response)
+                return build_response(found[1].response, self.paced)
         self._before_recording(record)
         return self._forward(request, record)
 
@@ -177,7 +185,7 @@ class CassetteSession:
             found = self.matcher.take(record)
             if found is not None:
                 self.replayed += 1
-                return build_response(found[1].response)
+                return build_response(found[1].response, self.paced)
         self._before_recording(record)
         return await self._aforward(request, record)
 
@@ -234,17 +242,20 @@ class CassetteSession:
         with self._lock:
             if self._sync_client is None:
                 self._sync_client = httpx.Client(timeout=_UPSTREAM_TIMEOUT)
+        started = time.monotonic()
         upstream = self._sync_client.send(self._forward_request(request), stream=True)
         captured = bytearray()
+        arrivals: list[tuple[int, float]] = []
 
         def chunks() -> Iterator[bytes]:
             try:
                 for chunk in upstream.iter_bytes():
                     captured.extend(chunk)
+                    arrivals.append((len(captured), (time.monotonic() - started) * 1000))
                     yield chunk
             finally:
                 upstream.close()
-                self._keep(record, upstream, bytes(captured))
+                self._keep(record, upstream, bytes(captured), arrivals)
 
         return _passed_on(upstream, _SyncStream(chunks()))
 
@@ -252,29 +263,38 @@ class CassetteSession:
         # One client per request: an async client's connections belong to the event loop that
         # opened them, and the SDK may call from several loops (asyncio.run each time).
         client = httpx.AsyncClient(timeout=_UPSTREAM_TIMEOUT)
+        started = time.monotonic()
         try:
             upstream = await client.send(self._forward_request(request), stream=True)
         except BaseException:
             await client.aclose()
             raise
         captured = bytearray()
+        arrivals: list[tuple[int, float]] = []
 
         async def chunks() -> AsyncIterator[bytes]:
             try:
                 async for chunk in upstream.aiter_bytes():
                     captured.extend(chunk)
+                    arrivals.append((len(captured), (time.monotonic() - started) * 1000))
                     yield chunk
             finally:
                 await upstream.aclose()
                 await client.aclose()
-                self._keep(record, upstream, bytes(captured))
+                self._keep(record, upstream, bytes(captured), arrivals)
 
         return _passed_on(upstream, _AsyncStream(chunks()))
 
-    def _keep(self, record: RecordedRequest, upstream: httpx.Response, content: bytes) -> None:
+    def _keep(
+        self,
+        record: RecordedRequest,
+        upstream: httpx.Response,
+        content: bytes,
+        arrivals: list[tuple[int, float]],
+    ) -> None:
         interaction = Interaction(
             request=record,
-            response=response_record(upstream.status_code, upstream.headers, content),
+            response=response_record(upstream.status_code, upstream.headers, content, arrivals),
         )
         with self._lock:
             self.recorded.append(interaction)
@@ -397,10 +417,25 @@ def cassette(
     match_ignore: Sequence[str] = (),
     scrub: ScrubRules | None = None,
     metadata: dict[str, Any] | None = None,
+    stream_pacing: str = "instant",
 ) -> CassetteSession:
     """Answer google-genai's HTTP requests from the cassette at ``path`` (recording per ``mode``).
 
     Works around any code that uses google-genai, sync or async, streaming or not, with either of
-    the SDK's HTTP backends, whether the client was created inside the block or before it.
+    the SDK's HTTP backends, whether the client was created inside the block or before it. Also a
+    decorator, and an async context manager.
+
+    - ``match_ignore``: dotted JSON paths of the request body left out of matching, e.g. a
+      timestamp in a prompt: ``["contents.0.parts.0.text"]`` (``*`` for any key or item).
+    - ``scrub``: extra :class:`ScrubRules` applied before anything is written.
+    - ``stream_pacing``: ``"instant"`` replays streams at once; ``"recorded"`` keeps the pauses
+      between events that were recorded (cassettes written by gemtrace keep them).
     """
-    return CassetteSession(path, mode, match_ignore=match_ignore, scrub=scrub, metadata=metadata)
+    return CassetteSession(
+        path,
+        mode,
+        match_ignore=match_ignore,
+        scrub=scrub,
+        metadata=metadata,
+        stream_pacing=stream_pacing,
+    )
