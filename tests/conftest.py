@@ -32,6 +32,16 @@ REPO = Path(__file__).resolve().parents[1]
 CASSETTES = REPO / "cassettes"
 
 
+def subprocess_env(*drop: str, **extra: str) -> dict[str, str]:
+    """This process's environment for a child process, without what must not leak into it.
+
+    MLflow's set_tracking_uri exports MLFLOW_TRACKING_URI; no key ever reaches a child unless
+    the test passes one.
+    """
+    dropped = {"MLFLOW_TRACKING_URI", "GEMINI_API_KEY", "GOOGLE_API_KEY", *drop}
+    return {**{k: v for k, v in os.environ.items() if k not in dropped}, **extra}
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, Store, free_port
+from conftest import REPO, Store, free_port, subprocess_env
 
 from gemtrace import server
 from gemtrace.scenarios import SCENARIOS
@@ -28,9 +28,7 @@ TUTORIAL_LINES = [
 def run(
     args: list[str], state: Path, timeout: float = 180, **env: str
 ) -> subprocess.CompletedProcess:
-    # MLflow's set_tracking_uri exports MLFLOW_TRACKING_URI: only pass it on when a test asks.
-    inherited = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    environment = {**inherited, "GEMTRACE_STATE_DIR": str(state), **env}
+    environment = subprocess_env(GEMTRACE_STATE_DIR=str(state), **env)
     return subprocess.run(
         GEMTRACE + args, capture_output=True, text=True, timeout=timeout, env=environment, cwd=REPO
     )
@@ -195,7 +193,7 @@ def test_demo_runs_in_a_namespace_with_no_network_at_all(tmp_path: Path) -> None
         f"ip link set lo up && GEMTRACE_STATE_DIR={tmp_path} "
         f"{sys.executable} -m gemtrace.cli demo --port {free_port()}"
     )
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env = subprocess_env()
     done = subprocess.run(
         ["unshare", "-n", "sh", "-c", script],
         capture_output=True,

@@ -7,13 +7,12 @@ through the SDK, request by request.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from conftest import REPO, subprocess_env
 from google import genai
 
 import gemtrace
@@ -102,7 +101,7 @@ def test_bad_input_names_file_and_place(tmp_path: Path) -> None:
 
 
 def test_the_import_command_writes_and_verifies(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env = subprocess_env()
     done = subprocess.run(
         [
             sys.executable,

@@ -7,14 +7,13 @@ cassette, then recording against a stand-in API with a key, then offline twice.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from conftest import REPO, subprocess_env
 
 from gemtrace.scenarios.authored import example_app_responses
 from gemtrace.standin import StandIn
@@ -35,12 +34,7 @@ def app(tmp_path: Path) -> Path:
 
 
 def pytest_in(app: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
-    environment = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("MLFLOW_TRACKING_URI", "GEMINI_API_KEY", "GOOGLE_API_KEY", "CI")
-    }
-    environment.update(env)
+    environment = subprocess_env("CI", **env)
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
         cwd=app,

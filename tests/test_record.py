@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from conftest import REPO, subprocess_env
 from google import genai
 from google.genai import errors as genai_errors
 from google.genai import version as genai_version
@@ -271,7 +270,7 @@ def test_gemtrace_record_rerecords_every_scenario_the_same_way(tmp_path: Path) -
         assert found is not None, f"the SDK sent a request no cassette holds: {seen.path}"
         return found[1].response
 
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env = subprocess_env()
     env.update(
         GEMINI_API_KEY=FAKE_KEY,
         GEMTRACE_CASSETTE_DIR=str(tmp_path),
@@ -432,7 +431,7 @@ def test_verify_names_file_interaction_and_field(tmp_path: Path) -> None:
     broken.write_text(
         '{"schema_version": 1, "metadata": {"source": "authored"}, "interactions": [{}]}'
     )
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env = subprocess_env()
     done = subprocess.run(
         [sys.executable, "-m", "gemtrace.cli", "cassettes", "verify", str(tmp_path)],
         capture_output=True,

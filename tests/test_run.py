@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from conftest import REPO, Store
+from conftest import REPO, Store, subprocess_env
 
 APP = """
 import sys
@@ -24,12 +23,7 @@ sys.exit(int(sys.argv[1]) if len(sys.argv) > 1 else 0)
 
 
 def gemtrace_run(folder: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
-    environment = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("MLFLOW_TRACKING_URI", "GEMINI_API_KEY", "GOOGLE_API_KEY")
-    }
-    environment.update(GEMTRACE_STATE_DIR=str(folder / "state"), **env)
+    environment = subprocess_env(GEMTRACE_STATE_DIR=str(folder / "state"), **env)
     return subprocess.run(
         [sys.executable, "-m", "gemtrace.cli", "run", *args],
         cwd=folder,

@@ -12,6 +12,7 @@ import click
 
 from gemtrace import paths
 from gemtrace.errors import GemtraceError
+from gemtrace.record import MODES
 from gemtrace.server import DEFAULT_PORT, ServerConfig
 
 port_option = click.option(
@@ -23,6 +24,30 @@ port_option = click.option(
     envvar="PORT",
     help="Port of the local MLflow server on 127.0.0.1.",
 )
+
+
+tracking_uri_option = click.option(
+    "--tracking-uri",
+    default=None,
+    metavar="URI",
+    help="Tracking store to use (default: MLFLOW_TRACKING_URI, then the local server, then the "
+    "embedded store in .gemtrace/).",
+)
+
+
+def experiment_option(default: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option(
+        "--experiment",
+        default=default,
+        show_default=True,
+        help="MLflow experiment that receives the traces.",
+    )
+
+
+def mode_option(default: str, help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option(
+        "--mode", default=default, show_default=True, type=click.Choice([*MODES]), help=help
+    )
 
 
 def _config(port: int) -> ServerConfig:
@@ -116,19 +141,8 @@ def status() -> None:
 
 @main.command()
 @port_option
-@click.option(
-    "--experiment",
-    default="gemtrace-demo",
-    show_default=True,
-    help="MLflow experiment that receives the traces.",
-)
-@click.option(
-    "--tracking-uri",
-    default=None,
-    metavar="URI",
-    help="Send traces here instead (default: MLFLOW_TRACKING_URI, then the local "
-    "server, then the embedded store in .gemtrace/).",
-)
+@experiment_option("gemtrace-demo")
+@tracking_uri_option
 @click.option(
     "--scenario",
     "-s",
@@ -165,13 +179,10 @@ def demo(
 
 
 @main.command()
-@click.option(
-    "--mode",
-    default="all",
-    show_default=True,
-    type=click.Choice(["none", "once", "new_episodes", "all"]),
-    help="Record mode: once = only missing cassettes, new_episodes = only missing "
-    "requests, all = everything again.",
+@mode_option(
+    "all",
+    "Record mode: once = only missing cassettes, new_episodes = only missing requests, "
+    "all = everything again.",
 )
 @click.option(
     "--scenario",
@@ -243,26 +254,9 @@ def record(mode: str, names: tuple[str, ...], base_url: str | None) -> None:
     default=None,
     help="Cassette file (default: cassettes/<script name>.json).",
 )
-@click.option(
-    "--mode",
-    default="none",
-    show_default=True,
-    type=click.Choice(["none", "once", "new_episodes", "all"]),
-    help="Record mode; none replays only.",
-)
-@click.option(
-    "--experiment",
-    default="gemtrace-run",
-    show_default=True,
-    help="MLflow experiment that receives the traces.",
-)
-@click.option(
-    "--tracking-uri",
-    default=None,
-    metavar="URI",
-    help="Send traces here (default: MLFLOW_TRACKING_URI, then the local server, then "
-    "the embedded store in .gemtrace/).",
-)
+@mode_option("none", "Record mode; none replays only.")
+@experiment_option("gemtrace-run")
+@tracking_uri_option
 @port_option
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
 @friendly_errors
@@ -297,13 +291,7 @@ def traces() -> None:
 @traces.command("show")
 @click.argument("trace_id")
 @port_option
-@click.option(
-    "--tracking-uri",
-    default=None,
-    metavar="URI",
-    help="Read from here (default: MLFLOW_TRACKING_URI, then the local server, then the "
-    "embedded store in .gemtrace/).",
-)
+@tracking_uri_option
 @friendly_errors
 def traces_show(trace_id: str, port: int, tracking_uri: str | None) -> None:
     """Show a trace's span tree: types, durations, token usage, tool calls."""
