@@ -11,7 +11,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export MLFLOW_MODEL_CATALOG_URI :=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv serve stop status demo test lint record author-cassettes clean
+.PHONY: help venv serve stop status demo test lint bench record author-cassettes clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -41,9 +41,12 @@ test: $(STAMP) ## Run the whole test suite, offline
 	$(BIN)/python -m pytest -p no:cacheprovider examples/haiku_app
 	$(BIN)/python -m pytest
 
+bench: $(STAMP) ## Measure replay, lookup, tracing, serve and demo against their baselines
+	$(BIN)/python bench/run.py
+
 lint: $(STAMP) ## ruff check and format check
-	$(BIN)/ruff check src tests scripts examples
-	$(BIN)/ruff format --check src tests scripts examples
+	$(BIN)/ruff check src tests scripts examples bench
+	$(BIN)/ruff format --check src tests scripts examples bench
 
 record: $(STAMP) ## Re-record the scenario cassettes against the live API (needs GEMINI_API_KEY)
 	$(BIN)/gemtrace record --mode $(or $(MODE),all)

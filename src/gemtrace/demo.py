@@ -38,11 +38,13 @@ def replay_client() -> Any:
     return genai.Client(api_key=REPLAY_API_KEY)
 
 
-def run_scenario(scenario: Scenario, collector: tracing.TraceCollector) -> ScenarioResult:
+def run_scenario(
+    scenario: Scenario, collector: tracing.TraceCollector, client: Any | None = None
+) -> ScenarioResult:
     result = ScenarioResult(scenario)
     try:
         with collector.capture() as trace_ids, CassetteSession(scenario.cassette, "none"):
-            result.outputs = scenario.run(replay_client())
+            result.outputs = scenario.run(client or replay_client())
         result.trace_ids = list(trace_ids)
     except GemtraceError as error:
         result.error = str(error)
@@ -73,11 +75,12 @@ def run_demo(
     if target.ui_url:
         echo(f'Experiment "{experiment}": {tracing.experiment_url(target.ui_url, experiment_id)}')
     collector = tracing.TraceCollector()
+    client = replay_client()  # one for all: each new client loads the CA bundle twice (~70 ms)
     results = []
     for number, scenario in enumerate(scenarios, start=1):
         echo("")
         echo(f"[{number}/{len(scenarios)}] {scenario.title} ({scenario.step})")
-        result = run_scenario(scenario, collector)
+        result = run_scenario(scenario, collector, client)
         results.append(result)
         for output in result.outputs:
             echo(output)
