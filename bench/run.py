@@ -210,93 +210,91 @@ def bench_replay(work: Path) -> None:
         f"\nReplay overhead per generate_content call ({N} sequential calls, median of {REPEATS})"
     )
     client = genai.Client(api_key="bench")
-    plain = make_cassette(work / "plain.json", N)
-    streamed = make_cassette(work / "stream.json", N, stream=True)
-
-    for kind, calls, path, stream in (
-        ("sync", sync_calls(client, N), plain, False),
-        ("async", async_calls(client, N), plain, False),
-        ("streaming", stream_calls(client, N), streamed, True),
-    ):
+    kinds = {"sync": sync_calls, "async": async_calls, "streaming": stream_calls}
+    for kind, make_calls in kinds.items():
+        stream = kind == "streaming"
+        path = make_cassette(work / f"{kind}.json", N, stream=stream)
+        calls = make_calls(client, N)
         floor = median_per_call(calls, N, around=lambda stream=stream: Floor(stream))
         record(f"replay-{kind}", f"{kind}: bare respx route, fixed bytes (floor)", floor, None)
         replay = median_per_call(calls, N, around=lambda path=path: gemtrace.cassette(path))
         record(f"replay-{kind}", f"{kind}: gemtrace.cassette", replay, floor)
-        if kind == "sync":
-            vcr_ms = bench_vcrpy(work, client)
-            record("replay-sync", "sync: vcrpy 9.4, match on body (httpx backend)", vcr_ms, floor)
-            record(
-                "replay-sync", "sync: google-genai replay client", bench_genai_replay(work), floor
-            )
+        vcr_ms = bench_vcrpy(work / f"vcr-{kind}.yaml", make_calls, stream)
+        record(f"replay-{kind}", f"{kind}: vcrpy 9.4, match on body (httpx backend)", vcr_ms, floor)
+        genai_ms = bench_genai_replay(work / f"genai-{kind}", make_calls, stream)
+        record(f"replay-{kind}", f"{kind}: google-genai replay client", genai_ms, floor)
 
 
-def bench_vcrpy(work: Path, client: genai.Client) -> float:
+def standin_answers(stream: bool) -> list[RecordedResponse]:
+    if stream:
+        return [
+            RecordedResponse(200, {"content-type": "text/event-stream"}, events=[answer(i)] * 3)
+            for i in range(N)
+        ]
+    return [
+        RecordedResponse(200, {"content-type": "application/json"}, body=answer(i))
+        for i in range(N)
+    ]
+
+
+def bench_vcrpy(
+    cassette: Path, make_calls: Callable[..., Callable[[], None]], stream: bool
+) -> float:
     import vcr
 
     os.environ["GOOGLE_GENAI_HTTP_CLIENT"] = "httpx"  # vcrpy patches httpx, not httpx2
+    from google.genai import _api_client
+
+    saved, _api_client.has_aiohttp = _api_client.has_aiohttp, False  # nor aiohttp's SDK path
     try:
-        cassette = work / "vcr.yaml"
-        with StandIn(
-            [
-                RecordedResponse(200, {"content-type": "application/json"}, body=answer(i))
-                for i in range(N)
-            ]
-        ) as api:
+        with StandIn(standin_answers(stream)) as api:
             live = genai.Client(api_key="bench", http_options={"base_url": api.url})
             recorder = vcr.VCR(record_mode="once", match_on=["method", "path", "body"])
             with recorder.use_cassette(str(cassette)):
-                sync_calls(live, N)()
+                make_calls(live, N)()
         replayer = vcr.VCR(record_mode="none", match_on=["method", "path", "body"])
         replay_client = genai.Client(api_key="bench", http_options={"base_url": api.url})
         return median_per_call(
-            sync_calls(replay_client, N), N, around=lambda: replayer.use_cassette(str(cassette))
+            make_calls(replay_client, N), N, around=lambda: replayer.use_cassette(str(cassette))
         )
     finally:
         os.environ.pop("GOOGLE_GENAI_HTTP_CLIENT", None)
+        _api_client.has_aiohttp = saved
 
 
-def bench_genai_replay(work: Path) -> float:
+def bench_genai_replay(
+    directory: Path, make_calls: Callable[..., Callable[[], None]], stream: bool
+) -> float:
     from google.genai.client import DebugConfig
 
-    directory = work / "genai-replays"
-    with StandIn(
-        [
-            RecordedResponse(200, {"content-type": "application/json"}, body=answer(i))
-            for i in range(N)
-        ]
-    ) as api:
-        recorder = genai.Client(
+    replay_id = "bench/calls/mldev"
+
+    def client_in(mode: str, base_url: str) -> genai.Client:
+        return genai.Client(
             api_key="bench",
-            http_options={"base_url": api.url},
+            http_options={"base_url": base_url},
             debug_config=DebugConfig(
-                client_mode="record",
-                replays_directory=str(directory),
-                replay_id="bench/calls/mldev",
+                client_mode=mode, replays_directory=str(directory), replay_id=replay_id
             ),
         )
-        with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
-            sync_calls(recorder, N)()
-        recorder._api_client.close()
-        base_url = api.url
-
-    client = genai.Client(
-        api_key="bench",
-        http_options={"base_url": base_url},
-        debug_config=DebugConfig(
-            client_mode="replay", replays_directory=str(directory), replay_id="bench/calls/mldev"
-        ),
-    )
-
-    class Session:
-        def __enter__(self) -> None:
-            client._api_client.initialize_replay_session("bench/calls/mldev")
-
-        def __exit__(self, *exc: Any) -> None:
-            return None
 
     # The SDK's replay client prints a DEBUG block for every request; keep it off the terminal.
     with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
-        return median_per_call(sync_calls(client, N), N, around=Session)
+        with StandIn(standin_answers(stream)) as api:
+            recorder = client_in("record", api.url)
+            make_calls(recorder, N)()
+            recorder._api_client.close()
+            base_url = api.url
+        client = client_in("replay", base_url)
+
+        class Session:
+            def __enter__(self) -> None:
+                client._api_client.initialize_replay_session(replay_id)
+
+            def __exit__(self, *exc: Any) -> None:
+                return None
+
+        return median_per_call(make_calls(client, N), N, around=Session)
 
 
 # -- lookup scaling -------------------------------------------------------------------------------
