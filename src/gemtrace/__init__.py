@@ -15,6 +15,7 @@ from gemtrace.errors import (
     SecretFound,
 )
 from gemtrace.extras import autolog
+from gemtrace.guard import NetworkBlocked
 from gemtrace.record import MODES, CassetteSession, cassette
 from gemtrace.scrub import ScrubRules
 from gemtrace.snapshot import assert_trace_snapshot
@@ -31,6 +32,7 @@ __all__ = [
     "CassetteSession",
     "GemtraceError",
     "MissingApiKey",
+    "NetworkBlocked",
     "ScrubRules",
     "SecretFound",
     "assert_trace_snapshot",

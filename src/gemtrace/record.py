@@ -20,12 +20,14 @@ import os
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import ExitStack
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Any, TypeVar
 
 import httpx
 
-from gemtrace import cassette_file
+from gemtrace import cassette_file, guard
 from gemtrace.cassette_file import Cassette, Interaction, RecordedRequest
 from gemtrace.errors import CassetteMiss, CassetteNotFound, GemtraceError, MissingApiKey
 from gemtrace.intercept import FORWARD_EXTENSION, intercepted
@@ -99,16 +101,18 @@ class CassetteSession:
 
     def __enter__(self) -> CassetteSession:
         self._open()
-        context = intercepted(self)
-        context.__enter__()
-        self._stack.append((context, self._lend_placeholder_key()))
+        stack = ExitStack()
+        stack.enter_context(intercepted(self))
+        if not self.recording:
+            stack.enter_context(guard.offline())
+        self._stack.append((stack, self._lend_placeholder_key()))
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        context, lent_key = self._stack.pop()
+        stack, lent_key = self._stack.pop()
         if lent_key:
             os.environ.pop(API_KEY_VARIABLES[0], None)
-        context.__exit__(exc_type, exc, tb)
+        stack.__exit__(exc_type, exc, tb)
         self._close_clients()
         if exc_type is None:
             self._write()
@@ -200,6 +204,7 @@ class CassetteSession:
         lines = [
             f"No recorded answer in {self.path} for this request:",
             f"  {key.describe()}" + (f"  (model {model})" if model else ""),
+            f"  to {urlsplit(record.url).netloc}; nothing was sent: replay is offline.",
         ]
         times = self.matcher.times_recorded(record)
         if times:

@@ -1,0 +1,128 @@
+"""No network in replay: a guard at the socket level.
+
+respx answers the SDK's requests, but a replay must stay offline whatever else runs inside the
+block: another HTTP client (httpx, aiohttp, requests, urllib), or a raw socket. While a replay-only
+cassette is open, name lookups and connections to anything but loopback fail with
+:class:`NetworkBlocked`, naming the host. The MLflow tracking server the user configured (it may be
+a team server) stays reachable.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import urlsplit
+
+from gemtrace.errors import GemtraceError
+
+_LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"}
+
+
+class NetworkBlocked(GemtraceError):
+    """Something inside a replay tried to reach the network."""
+
+
+_lock = threading.Lock()
+_active = 0
+_allowed_hosts: set[str] = set()
+_allowed_addresses: set[str] = set()
+_original_connect = socket.socket.connect
+_original_connect_ex = socket.socket.connect_ex
+_original_getaddrinfo = socket.getaddrinfo
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def _blocked(host: str) -> NetworkBlocked:
+    return NetworkBlocked(
+        f"Blocked a connection to {host}: replay is offline, and nothing inside a replay-only "
+        "cassette may reach the network (only loopback and the MLflow tracking server). If this "
+        "request should be recorded, use a recording mode (mode='once' or 'new_episodes') with "
+        "a key; if it is not a Gemini call, make it outside the cassette block."
+    )
+
+
+def _check_address(address: Any, family: int) -> None:
+    if family not in (socket.AF_INET, socket.AF_INET6) or not isinstance(address, tuple):
+        return  # Unix sockets and the like never leave the machine
+    host = str(address[0])
+    if not _is_loopback(host) and host not in _allowed_addresses:
+        raise _blocked(host)
+
+
+def _guarded_connect(self: socket.socket, address: Any) -> Any:
+    _check_address(address, self.family)
+    return _original_connect(self, address)
+
+
+def _guarded_connect_ex(self: socket.socket, address: Any) -> Any:
+    _check_address(address, self.family)
+    return _original_connect_ex(self, address)
+
+
+def _guarded_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+    name = host.decode() if isinstance(host, bytes) else host
+    if name is None or _is_loopback(str(name)):
+        return _original_getaddrinfo(host, *args, **kwargs)
+    if str(name) in _allowed_hosts or str(name) in _allowed_addresses:
+        results = _original_getaddrinfo(host, *args, **kwargs)
+        _allowed_addresses.update(str(entry[4][0]) for entry in results)
+        return results
+    raise _blocked(str(name))
+
+
+def tracking_server_host() -> str | None:
+    """The host of the configured MLflow tracking server, if it is one reached over HTTP."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if not uri:
+        try:
+            import mlflow
+
+            uri = mlflow.get_tracking_uri()
+        except Exception:
+            return None
+    parts = urlsplit(uri or "")
+    return parts.hostname if parts.scheme in ("http", "https") else None
+
+
+@contextmanager
+def offline(allow: tuple[str, ...] = ()) -> Iterator[None]:
+    """Block every non-loopback lookup and connection in this process for the block."""
+    global _active
+    hosts = {h for h in (*allow, tracking_server_host()) if h}
+    with _lock:
+        if _active == 0:
+            _allowed_hosts.clear()
+            _allowed_addresses.clear()
+            socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
+            socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
+            socket.getaddrinfo = _guarded_getaddrinfo
+        _active += 1
+        _allowed_hosts.update(hosts)
+        for host in hosts:
+            try:
+                ipaddress.ip_address(host)
+                _allowed_addresses.add(host)
+            except ValueError:
+                pass
+    try:
+        yield
+    finally:
+        with _lock:
+            _active -= 1
+            if _active == 0:
+                socket.socket.connect = _original_connect  # type: ignore[method-assign]
+                socket.socket.connect_ex = _original_connect_ex  # type: ignore[method-assign]
+                socket.getaddrinfo = _original_getaddrinfo
