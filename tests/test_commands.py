@@ -204,3 +204,46 @@ def test_demo_runs_in_a_namespace_with_no_network_at_all(tmp_path: Path) -> None
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"All {N} scenarios replayed; {N} trace(s) are in the store." in done.stdout
+
+
+def test_a_server_killed_mid_demo_gives_a_clear_error_and_touches_no_cassette(
+    tmp_path: Path,
+) -> None:
+    import hashlib
+    import signal
+
+    def fingerprint() -> dict[str, str]:
+        return {
+            p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted((REPO / "cassettes").glob("*.json"))
+        }
+
+    before = fingerprint()
+    config = server.ServerConfig(state_dir=tmp_path, port=free_port())
+    running = server.start(config)
+    demo = subprocess.Popen(
+        GEMTRACE + ["demo", "--port", str(config.port)],
+        cwd=REPO,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=subprocess_env(GEMTRACE_STATE_DIR=str(tmp_path), PYTHONUNBUFFERED="1"),
+    )
+    seen = []
+    try:
+        for line in demo.stdout:
+            seen.append(line)
+            if line.startswith("[2/"):
+                os.killpg(running.pid, signal.SIGKILL)
+                break
+        rest, _ = demo.communicate(timeout=120)  # a hang guard, not a performance limit
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+        server.stop(config)
+    out = "".join(seen) + rest
+    assert demo.returncode == 1
+    assert f"FAILED: The MLflow server at http://127.0.0.1:{config.port} stopped answering" in out
+    assert "Stopped after 1 of" in out and "no cassette was changed" in out
+    assert "Traceback" not in out
+    assert fingerprint() == before

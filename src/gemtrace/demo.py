@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gemtrace import spantree, tracing
-from gemtrace.errors import GemtraceError
+from gemtrace.errors import GemtraceError, ServerGone
 from gemtrace.record import CassetteSession
 from gemtrace.scenarios import Scenario
 from gemtrace.tracing import Target
@@ -57,6 +57,8 @@ def run_scenario(
         return result
     try:
         traces = tracing.fetch_traces(result.trace_ids)
+    except ServerGone:
+        raise
     except GemtraceError as error:
         result.error = str(error)
         return result
@@ -80,7 +82,13 @@ def run_demo(
     for number, scenario in enumerate(scenarios, start=1):
         echo("")
         echo(f"[{number}/{len(scenarios)}] {scenario.title} ({scenario.step})")
-        result = run_scenario(scenario, collector, client)
+        try:
+            result = run_scenario(scenario, collector, client)
+        except ServerGone as error:
+            echo(f"  FAILED: {error}")
+            echo(f"Stopped after {number - 1} of {len(scenarios)} scenario(s); no cassette was changed.")
+            results.append(ScenarioResult(scenario, error=str(error)))
+            return results
         results.append(result)
         for output in result.outputs:
             echo(output)

@@ -41,3 +41,7 @@ class ServerError(GemtraceError):
 
 class TraceMissing(GemtraceError):
     """A run produced traces that did not arrive in the tracking store."""
+
+
+class ServerGone(ServerError):
+    """The tracking server stopped answering in the middle of a run."""

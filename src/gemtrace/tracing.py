@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gemtrace.errors import GemtraceError, TraceMissing
+from gemtrace.errors import GemtraceError, ServerGone, TraceMissing
 from gemtrace.server import OFFLINE_ENVIRONMENT, ServerConfig, is_healthy
 
 if TYPE_CHECKING:
@@ -104,6 +104,11 @@ def configure(target: Target, experiment: str = DEFAULT_EXPERIMENT, extras: bool
     # Export each trace as it ends: a trace is in the store when the call returns, and there is
     # no async queue to wait for (its flush polls about once a second).
     os.environ.setdefault("MLFLOW_ENABLE_ASYNC_TRACE_LOGGING", "false")
+    # MLflow retries a failed request with exponential backoff for minutes; a local server that
+    # died should be reported at once, not waited for.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
     connect(target)
     import mlflow
 
@@ -219,6 +224,13 @@ def fetch_traces(trace_ids: list[str], timeout: float = 30.0) -> list[Trace]:
         missing = [t for t in trace_ids if t not in found]
         if not missing:
             return [found[t] for t in trace_ids]
+        uri = mlflow.get_tracking_uri()
+        if uri.startswith(("http://", "https://")) and not is_healthy(uri.rstrip("/"), 2.0):
+            raise ServerGone(
+                f"The MLflow server at {uri} stopped answering: {len(missing)} trace(s) of this "
+                f"run could not be stored ({', '.join(missing)}). Check .gemtrace/server.log, "
+                "start it again (make serve) and rerun."
+            )
         if time.monotonic() > deadline:
             raise TraceMissing(
                 f"{len(missing)} trace(s) did not arrive in the tracking store within "
