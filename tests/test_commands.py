@@ -80,6 +80,7 @@ def test_demo_without_a_server_writes_the_store_that_serve_then_serves(tmp_path:
     done = run(["demo", "--port", str(port)], tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"Tracing into the embedded store {tmp_path}/mlflow.db" in done.stdout
+    assert oct((tmp_path / "mlflow.db").stat().st_mode & 0o777) == "0o600"
     assert "run make serve" in done.stdout
     printed = [line.split()[1] for line in done.stdout.splitlines() if line.startswith("  trace ")]
     assert len(printed) == N
@@ -148,6 +149,7 @@ def test_serve_twice_then_stop_leaves_no_process(tmp_path: Path) -> None:
 
         status = run(["status"], tmp_path)
         assert f"http://127.0.0.1:{port} (pid {pid}), healthy" in status.stdout
+        assert_server_is_private(tmp_path, port)
     finally:
         stopped = run(["stop"], tmp_path)
     assert f"Stopped the MLflow server (pid {pid})" in stopped.stdout
@@ -155,6 +157,40 @@ def test_serve_twice_then_stop_leaves_no_process(tmp_path: Path) -> None:
     assert not server.is_healthy(f"http://127.0.0.1:{port}")
     assert not (tmp_path / "server.pid").exists()
     assert "No gemtrace MLflow server is running" in run(["stop"], tmp_path).stdout
+
+
+def assert_server_is_private(state: Path, port: int) -> None:
+    """Loopback only, MLflow's host and CORS checks on, the store readable by its owner only."""
+    import http.client
+
+    def status_with(headers: dict[str, str], method: str = "GET", body: str | None = None) -> int:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        path = "/api/2.0/mlflow/experiments/search?max_results=1"
+        if method == "POST":
+            path = "/api/2.0/mlflow/experiments/create"
+        connection.request(method, path, body=body, headers=headers)
+        code = connection.getresponse().status
+        connection.close()
+        return code
+
+    assert status_with({}) == 200
+    assert status_with({"Host": "evil.example.com"}) == 403
+    assert (
+        status_with(
+            {"Origin": "http://evil.example.com", "Content-Type": "application/json"},
+            "POST",
+            '{"name": "x"}',
+        )
+        == 403
+    )
+    listening = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    ours = [
+        line.split()[1]
+        for line in listening
+        if line.split()[1].endswith(f":{port:04X}") and line.split()[3] == "0A"
+    ]
+    assert ours == [f"0100007F:{port:04X}"], ours  # 127.0.0.1 only, nothing on 0.0.0.0
+    assert oct((state / "mlflow.db").stat().st_mode & 0o777) == "0o600"
 
 
 def test_serve_on_a_port_held_by_another_program_names_the_port(tmp_path: Path) -> None:

@@ -505,3 +505,45 @@ def test_streams_keep_their_pacing_and_replay_it_when_asked(
     with gemtrace.cassette(path, stream_pacing="recorded"):
         assert len(list(client.models.generate_content_stream(model=MODEL, contents="go"))) == 3
     assert slept == [d for d in wire.pacing_delays(times) if d > 0]
+
+
+def test_a_key_in_header_query_and_error_body_is_written_nowhere(
+    store, tmp_path: Path, key: str, monkeypatch
+) -> None:
+    """Record with tracing on, then scan every file the kit wrote: cassette, server log and store."""
+    import httpx2
+
+    from gemtrace import tracing
+
+    error_body = {
+        "error": {
+            "code": 400,
+            "status": "INVALID_ARGUMENT",
+            "message": f"API key {key} is not valid for this project.",
+        }
+    }
+    path = tmp_path / "secrets.json"
+    with StandIn(
+        [text("cold"), RecordedResponse(400, {"content-type": "application/json"}, body=error_body)]
+    ) as api:
+        client = client_for(api)
+        with store.collector.capture() as ids, gemtrace.cassette(path, mode="all"):
+            client.models.generate_content(model=MODEL, contents="hot")
+            with httpx2.Client() as raw:
+                raw.post(
+                    f"{api.url}/v1beta/models/{MODEL}:countTokens",
+                    params={"key": key},
+                    json={"contents": []},
+                )
+        assert api.seen[0].headers["x-goog-api-key"] == key
+        assert f"key={key}" in api.seen[1].path
+
+    written = path.read_text()
+    assert key not in written
+    assert "key=" not in written
+    assert "API key <redacted> is not valid" in written
+    (trace,) = tracing.fetch_traces(ids)
+    assert key not in json.dumps(trace.to_dict())
+    for file in store.config.state_dir.rglob("*"):
+        if file.is_file():
+            assert key.encode() not in file.read_bytes(), file

@@ -86,7 +86,9 @@ def run_demo(
             result = run_scenario(scenario, collector, client)
         except ServerGone as error:
             echo(f"  FAILED: {error}")
-            echo(f"Stopped after {number - 1} of {len(scenarios)} scenario(s); no cassette was changed.")
+            echo(
+                f"Stopped after {number - 1} of {len(scenarios)} scenario(s); no cassette was changed."
+            )
             results.append(ScenarioResult(scenario, error=str(error)))
             return results
         results.append(result)

@@ -161,6 +161,7 @@ def start(
             start_new_session=True,
             env=offline_env(),
             cwd=config.state_dir,
+            umask=0o077,  # the store holds prompts and answers: owner only
         )
     _write_pid_file(config, process.pid)
     started = time.monotonic()

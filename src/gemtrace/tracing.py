@@ -127,6 +127,8 @@ def configure(target: Target, experiment: str = DEFAULT_EXPERIMENT, extras: bool
             "Check that the server is running (make serve) or unset MLFLOW_TRACKING_URI."
         ) from None
     mlflow.set_experiment(experiment_id=experiment_id)
+    if target.embedded_artifacts:
+        Path(target.tracking_uri.removeprefix("sqlite:///")).chmod(0o600)
     mlflow.gemini.autolog()
     if extras:
         from gemtrace import extras as extra_spans
