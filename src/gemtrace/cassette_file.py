@@ -196,7 +196,7 @@ def from_dict(data: Any, path: Path | None = None) -> Cassette:
     check = _Checker(where)
     check.type(data, dict, "the top level")
     version = data.get("schema_version")
-    if version != SCHEMA_VERSION:
+    if type(version) is not int or version != SCHEMA_VERSION:  # True == 1 in Python
         if isinstance(version, int) and version > SCHEMA_VERSION:
             check.fail(
                 "schema_version",
