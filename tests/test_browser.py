@@ -39,10 +39,7 @@ def test_the_ui_lists_every_trace_and_shows_the_tool_call(store: Store) -> None:
     )
     assert demo.returncode == 0, demo.stdout + demo.stderr
     experiment_link = re.search(r'Experiment "ui-check": (\S+)', demo.stdout).group(1)
-    links = dict(
-        re.findall(r"^\[\d+/\d+\] .*?\n(?:.*\n)*?  trace (tr-\w+)  (\S+)", demo.stdout, re.M)
-    )
-    assert len(links) == len(SCENARIOS)
+    assert len(re.findall(r"^  trace tr-\w+  http", demo.stdout, re.M)) == len(SCENARIOS)
     block = demo.stdout.split("Function calling (tutorial step 5)")[1]
     tool_trace_link = re.search(r"  trace tr-\w+  (\S+)", block).group(1)
 
