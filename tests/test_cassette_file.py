@@ -138,3 +138,40 @@ def test_the_scenario_cassettes_load() -> None:
         assert json.loads(path.read_text())["schema_version"] == 1
         assert loaded.metadata["scenario"] == path.stem
         assert len(loaded.metadata["models"]) == 1
+
+
+def test_an_answer_the_sdk_cannot_parse_is_named_before_the_sdk_sees_it(tmp_path: Path) -> None:
+    import gemtrace
+
+    broken = sample()
+    broken.interactions[0].response.body = {"candidates": [{"content": {"parts": "cold"}}]}
+    path = cassette_file.save(broken, tmp_path / "unparseable.json")
+    with pytest.raises(CassetteFormatError) as error, gemtrace.cassette(path):
+        pass
+    assert str(error.value).startswith(
+        f"{path}: interaction 0, response.body.candidates[0].content.parts: must be a list of objects."
+    )
+    assert "record the cassette again" in str(error.value)
+
+
+def test_an_unreadable_file_says_how_to_fix_it(tmp_path: Path) -> None:
+    """Root reads any file whatever its mode, so the loader runs without that capability."""
+    import shutil
+    import subprocess
+    import sys
+
+    path = cassette_file.save(sample(), tmp_path / "locked.json")
+    path.chmod(0o000)
+    code = (
+        "import sys; from gemtrace import cassette_file\n"
+        "try:\n    cassette_file.load(sys.argv[1])\n"
+        "except Exception as e:\n    print(type(e).__name__, e)"
+    )
+    command = [sys.executable, "-c", code, str(path)]
+    if os.geteuid() == 0:
+        assert shutil.which("setpriv"), "setpriv (util-linux) drops root's file-reading capability"
+        command = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", *command]
+    done = subprocess.run(command, capture_output=True, text=True)
+    assert done.stdout.strip() == (
+        f"CassetteFormatError {path}: permission denied. Make the file readable (chmod u+r {path})."
+    ), done.stdout + done.stderr

@@ -233,3 +233,14 @@ def test_the_scenario_cassettes_are_authored_and_hold_no_headers() -> None:
         for item in data["interactions"]:
             assert "headers" not in item["request"], path
             assert set(item["response"]["headers"]) <= {"content-type"}, path
+
+
+def test_ctrl_c_during_replay_leaves_the_cassette_as_it_was(tmp_path: Path, sentinel) -> None:
+    path = make_cassette(tmp_path / "c.json", ("hot", "cold"), ("up", "down"))
+    before = path.read_bytes()
+    client = client_for(sentinel)
+    with pytest.raises(KeyboardInterrupt), gemtrace.cassette(path):
+        client.models.generate_content(model=MODEL, contents="hot")
+        raise KeyboardInterrupt
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.json"]

@@ -29,10 +29,17 @@ import httpx
 
 from gemtrace import cassette_file, guard
 from gemtrace.cassette_file import Cassette, Interaction, RecordedRequest
-from gemtrace.errors import CassetteMiss, CassetteNotFound, GemtraceError, MissingApiKey
+from gemtrace.errors import (
+    CassetteFormatError,
+    CassetteMiss,
+    CassetteNotFound,
+    GemtraceError,
+    MissingApiKey,
+)
 from gemtrace.intercept import FORWARD_EXTENSION, intercepted
 from gemtrace.matching import Matcher, key_for, model_of
 from gemtrace.scrub import API_KEY_VARIABLES, ScrubRules, check_file, known_secrets, scrub_value
+from gemtrace.verify import response_shape_problems
 from gemtrace.wire import build_response, request_record, response_record
 
 MODES = ("none", "once", "new_episodes", "all")
@@ -160,6 +167,12 @@ class CassetteSession:
             self.cassette = Cassette(metadata={}, interactions=[], path=self.path)
         else:
             self.cassette = cassette_file.load(self.path)
+            shape = response_shape_problems(self.cassette)
+            if shape:
+                raise CassetteFormatError(
+                    f"{self.path}: {shape[0]} The SDK could not parse this answer; fix the field "
+                    "or record the cassette again."
+                )
         self.replaying = self.mode != "all"
         self.recording = self.mode in ("all", "new_episodes") or (
             self.mode == "once" and not exists
