@@ -22,6 +22,7 @@ import inspect
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 THOUGHTS_ATTRIBUTE = "gemtrace.usage.thoughts_tokens"
@@ -121,6 +122,7 @@ class _StreamRecord:
         self.chunks = 0
         self.last_usage: Any = None
         self.finish_reason: str | None = None
+        self.ended = False
 
     def context(self):
         from mlflow.tracing.provider import safe_set_span_in_context
@@ -148,6 +150,10 @@ class _StreamRecord:
             self.last_usage = chunk.usage_metadata
 
     def end(self, error: BaseException | None = None) -> None:
+        """End the span once: at the stream's end, on its error, or when the caller stops early."""
+        if self.ended:
+            return
+        self.ended = True
         outputs = {"text": "".join(self.texts), "chunks": self.chunks}
         if self.finish_reason:
             outputs["finish_reason"] = self.finish_reason
@@ -185,7 +191,6 @@ def _sync_stream(span_type: str) -> Callable[[Callable[..., Iterator[Any]]], Cal
 
 
 def _iterate(record: _StreamRecord, stream: Iterator[Any]) -> Iterator[Any]:
-    finished = False
     try:
         while True:
             with record.context():
@@ -195,15 +200,11 @@ def _iterate(record: _StreamRecord, stream: Iterator[Any]) -> Iterator[Any]:
                     break
             record.add(chunk)
             yield chunk
-        finished = True
-        record.end()
     except Exception as error:
-        finished = True
         record.end(error)
         raise
     finally:
-        if not finished:  # the caller stopped early (break, or the generator was closed)
-            record.end()
+        record.end()  # also when the caller stops early (break, or the generator was closed)
 
 
 def _async_stream(span_type: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -225,7 +226,6 @@ def _async_stream(span_type: str) -> Callable[[Callable[..., Any]], Callable[...
 
 
 async def _aiterate(record: _StreamRecord, stream: AsyncIterator[Any]) -> AsyncIterator[Any]:
-    finished = False
     try:
         while True:
             with record.context():
@@ -235,39 +235,38 @@ async def _aiterate(record: _StreamRecord, stream: AsyncIterator[Any]) -> AsyncI
                     break
             record.add(chunk)
             yield chunk
-        finished = True
-        record.end()
     except Exception as error:
-        finished = True
         record.end(error)
         raise
     finally:
-        if not finished:
-            record.end()
+        record.end()
 
 
 # -- tools ---------------------------------------------------------------------------------------
 
 
-def _tool_span(function: Callable[..., Any], args: dict):
+@contextmanager
+def _tool_call(function: Callable[..., Any], args: dict) -> Iterator[dict[str, Any]]:
+    """A TOOL span around one function call; the caller puts the result in the yielded dict."""
     import mlflow
 
-    span = mlflow.start_span(name=getattr(function, "__name__", "tool"), span_type="TOOL")
-    return span
+    with mlflow.start_span(name=getattr(function, "__name__", "tool"), span_type="TOOL") as span:
+        span.set_inputs(dict(args))
+        outcome: dict[str, Any] = {}
+        try:
+            yield outcome
+        except Exception as error:
+            span.set_outputs({"error": str(error.__cause__ or error)})
+            raise
+        span.set_outputs(outcome.get("result"))
 
 
 def _sync_tool(original: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(original)
     def wrapper(args: dict, function_to_invoke: Callable[..., Any]) -> Any:
-        with _tool_span(function_to_invoke, args) as span:
-            span.set_inputs(dict(args))
-            try:
-                result = original(args, function_to_invoke)
-            except Exception as error:
-                span.set_outputs({"error": str(error.__cause__ or error)})
-                raise
-            span.set_outputs(result)
-            return result
+        with _tool_call(function_to_invoke, args) as outcome:
+            outcome["result"] = original(args, function_to_invoke)
+        return outcome["result"]
 
     return wrapper
 
@@ -275,15 +274,9 @@ def _sync_tool(original: Callable[..., Any]) -> Callable[..., Any]:
 def _async_tool(original: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(original)
     async def wrapper(args: dict, function_to_invoke: Callable[..., Any]) -> Any:
-        with _tool_span(function_to_invoke, args) as span:
-            span.set_inputs(dict(args))
-            try:
-                result = await original(args, function_to_invoke)
-            except Exception as error:
-                span.set_outputs({"error": str(error.__cause__ or error)})
-                raise
-            span.set_outputs(result)
-            return result
+        with _tool_call(function_to_invoke, args) as outcome:
+            outcome["result"] = await original(args, function_to_invoke)
+        return outcome["result"]
 
     return wrapper
 

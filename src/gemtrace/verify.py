@@ -41,7 +41,8 @@ def response_shape_problems(cassette: Any) -> list[str]:
         bodies = item.response.events if item.response.is_stream else [item.response.body]
         for number, body in enumerate(bodies or []):
             where = f"interaction {index}, response." + (
-                f"events[{number}]" if item.response.is_stream else "body")
+                f"events[{number}]" if item.response.is_stream else "body"
+            )
             problems.extend(_generate_problems(body, where))
     return problems
 
