@@ -523,12 +523,13 @@ def test_a_key_in_header_query_and_error_body_is_written_nowhere(
         }
     }
     path = tmp_path / "secrets.json"
-    with StandIn(
-        [text("cold"), RecordedResponse(400, {"content-type": "application/json"}, body=error_body)]
-    ) as api:
+    echo = RecordedResponse(400, {"content-type": "application/json"}, body=error_body)
+    with StandIn([text("cold"), echo, text("count")]) as api:
         client = client_for(api)
         with store.collector.capture() as ids, gemtrace.cassette(path, mode="all"):
             client.models.generate_content(model=MODEL, contents="hot")
+            with pytest.raises(genai_errors.ClientError) as rejected:
+                client.models.generate_content(model=MODEL, contents="with a bad key")
             with httpx2.Client() as raw:
                 raw.post(
                     f"{api.url}/v1beta/models/{MODEL}:countTokens",
@@ -536,14 +537,18 @@ def test_a_key_in_header_query_and_error_body_is_written_nowhere(
                     json={"contents": []},
                 )
         assert api.seen[0].headers["x-goog-api-key"] == key
-        assert f"key={key}" in api.seen[1].path
+        assert f"key={key}" in api.seen[2].path
+    # The echo is redacted before the SDK sees it: neither its exception nor the trace has the key.
+    assert key not in str(rejected.value)
+    assert "API key <redacted> is not valid" in str(rejected.value)
 
     written = path.read_text()
     assert key not in written
     assert "key=" not in written
     assert "API key <redacted> is not valid" in written
-    (trace,) = tracing.fetch_traces(ids)
-    assert key not in json.dumps(trace.to_dict())
+    traces = tracing.fetch_traces(ids)
+    assert len(traces) == 2
+    assert all(key not in json.dumps(trace.to_dict()) for trace in traces)
     for file in store.config.state_dir.rglob("*"):
         if file.is_file():
             assert key.encode() not in file.read_bytes(), file

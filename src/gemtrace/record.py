@@ -38,7 +38,15 @@ from gemtrace.errors import (
 )
 from gemtrace.intercept import FORWARD_EXTENSION, intercepted
 from gemtrace.matching import Matcher, key_for, model_of
-from gemtrace.scrub import API_KEY_VARIABLES, ScrubRules, check_file, known_secrets, scrub_value
+from gemtrace.scrub import (
+    API_KEY_VARIABLES,
+    GOOGLE_API_KEY,
+    REDACTED,
+    ScrubRules,
+    check_file,
+    known_secrets,
+    scrub_value,
+)
 from gemtrace.verify import response_shape_problems
 from gemtrace.wire import build_response, request_record, response_record
 
@@ -262,6 +270,11 @@ class CassetteSession:
                 self._sync_client = httpx.Client(timeout=_UPSTREAM_TIMEOUT)
         started = time.monotonic()
         upstream = self._sync_client.send(self._forward_request(request), stream=True)
+        if upstream.is_error:
+            content = upstream.read()
+            upstream.close()
+            self._keep(record, upstream, content, [])
+            return self._error_passed_on(upstream, content)
         captured = bytearray()
         arrivals: list[tuple[int, float]] = []
 
@@ -287,6 +300,14 @@ class CassetteSession:
         except BaseException:
             await client.aclose()
             raise
+        if upstream.is_error:
+            try:
+                content = await upstream.aread()
+            finally:
+                await upstream.aclose()
+                await client.aclose()
+            self._keep(record, upstream, content, [])
+            return self._error_passed_on(upstream, content)
         captured = bytearray()
         arrivals: list[tuple[int, float]] = []
 
@@ -302,6 +323,16 @@ class CassetteSession:
                 self._keep(record, upstream, bytes(captured), arrivals)
 
         return _passed_on(upstream, _AsyncStream(chunks()))
+
+    def _error_passed_on(self, upstream: httpx.Response, content: bytes) -> httpx.Response:
+        """An API error, with any echo of the key redacted before the SDK (and so its exception,
+        the trace and the logs) sees it. Nothing else of the answer changes."""
+        text = content.decode("utf-8", errors="replace")
+        for secret in known_secrets(self.scrub.secrets):
+            text = text.replace(secret, REDACTED)
+        text = GOOGLE_API_KEY.sub(REDACTED, text)
+        headers = [(k, v) for k, v in upstream.headers.items() if k.lower() not in _HOP_HEADERS]
+        return httpx.Response(upstream.status_code, headers=headers, content=text.encode("utf-8"))
 
     def _keep(
         self,
