@@ -507,48 +507,79 @@ def test_streams_keep_their_pacing_and_replay_it_when_asked(
     assert slept == [d for d in wire.pacing_delays(times) if d > 0]
 
 
-def test_a_key_in_header_query_and_error_body_is_written_nowhere(
-    store, tmp_path: Path, key: str, monkeypatch
-) -> None:
-    """Record with tracing on, then scan every file the kit wrote: cassette, server log and store."""
-    import httpx2
+def test_a_key_in_header_query_and_error_body_is_written_nowhere(tmp_path: Path) -> None:
+    """A program recorded with `gemtrace run`, traced into its own server; then every file the kit
+    wrote (cassette, server log, MLflow store and artifacts) is scanned for the key."""
+    from conftest import free_port, subprocess_env
 
-    from gemtrace import tracing
+    from gemtrace import server
 
+    app = tmp_path / "app.py"
+    app.write_text(
+        "import os\n"
+        "import httpx2\n"
+        "from google import genai\n"
+        "client = genai.Client()\n"
+        f"print(client.models.generate_content(model='{MODEL}', contents='hot').text)\n"
+        "try:\n"
+        f"    client.models.generate_content(model='{MODEL}', contents='with a bad key')\n"
+        "except Exception as error:\n"
+        "    print('rejected:', error)\n"
+        "with httpx2.Client() as raw:\n"
+        "    raw.post(os.environ['GOOGLE_GEMINI_BASE_URL'] + '/v1beta/models/m:countTokens',\n"
+        "             params={'key': os.environ['GEMINI_API_KEY']}, json={'contents': []})\n"
+    )
     error_body = {
         "error": {
             "code": 400,
             "status": "INVALID_ARGUMENT",
-            "message": f"API key {key} is not valid for this project.",
+            "message": f"API key {FAKE_KEY} is not valid for this project.",
         }
     }
-    path = tmp_path / "secrets.json"
     echo = RecordedResponse(400, {"content-type": "application/json"}, body=error_body)
-    with StandIn([text("cold"), echo, text("count")]) as api:
-        client = client_for(api)
-        with store.collector.capture() as ids, gemtrace.cassette(path, mode="all"):
-            client.models.generate_content(model=MODEL, contents="hot")
-            with pytest.raises(genai_errors.ClientError) as rejected:
-                client.models.generate_content(model=MODEL, contents="with a bad key")
-            with httpx2.Client() as raw:
-                raw.post(
-                    f"{api.url}/v1beta/models/{MODEL}:countTokens",
-                    params={"key": key},
-                    json={"contents": []},
-                )
-        assert api.seen[0].headers["x-goog-api-key"] == key
-        assert f"key={key}" in api.seen[2].path
+    state = tmp_path / "state"
+    config = server.ServerConfig(state_dir=state, port=free_port())
+    server.start(config)
+    try:
+        with StandIn([text("cold"), echo, text("count")]) as api:
+            done = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "gemtrace.cli",
+                    "run",
+                    "--mode",
+                    "all",
+                    "--port",
+                    str(config.port),
+                    "--cassette",
+                    str(tmp_path / "app.json"),
+                    "--",
+                    "python",
+                    str(app),
+                ],
+                capture_output=True,
+                text=True,
+                cwd=tmp_path,
+                timeout=120,
+                env=subprocess_env(
+                    GEMINI_API_KEY=FAKE_KEY,
+                    GOOGLE_GEMINI_BASE_URL=api.url,
+                    GEMTRACE_STATE_DIR=str(state),
+                ),
+            )
+            assert done.returncode == 0, done.stdout + done.stderr
+            assert api.seen[0].headers["x-goog-api-key"] == FAKE_KEY
+            assert f"key={FAKE_KEY}" in api.seen[2].path
+    finally:
+        server.stop(config)
+    assert "cold" in done.stdout and "gemtrace run: 2 trace(s)" in done.stdout
     # The echo is redacted before the SDK sees it: neither its exception nor the trace has the key.
-    assert key not in str(rejected.value)
-    assert "API key <redacted> is not valid" in str(rejected.value)
-
-    written = path.read_text()
-    assert key not in written
-    assert "key=" not in written
-    assert "API key <redacted> is not valid" in written
-    traces = tracing.fetch_traces(ids)
-    assert len(traces) == 2
-    assert all(key not in json.dumps(trace.to_dict()) for trace in traces)
-    for file in store.config.state_dir.rglob("*"):
-        if file.is_file():
-            assert key.encode() not in file.read_bytes(), file
+    assert "rejected: 400 INVALID_ARGUMENT" in done.stdout and "API key <redacted>" in done.stdout
+    assert FAKE_KEY not in done.stdout + done.stderr
+    written = (tmp_path / "app.json").read_text()
+    assert "key=" not in written and "API key <redacted> is not valid" in written
+    scanned = [f for f in tmp_path.rglob("*") if f.is_file() and f != app]
+    assert {"app.json", "mlflow.db", "server.log"} <= {f.name for f in scanned}
+    for file in scanned:
+        assert FAKE_KEY.encode() not in file.read_bytes(), file
