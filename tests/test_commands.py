@@ -283,3 +283,24 @@ def test_a_server_killed_mid_demo_gives_a_clear_error_and_touches_no_cassette(
     assert "Stopped after 1 of" in out and "no cassette was changed" in out
     assert "Traceback" not in out
     assert fingerprint() == before
+
+
+def test_traces_show_prints_the_tree_with_the_tool_call(store: Store, tmp_path: Path) -> None:
+    demo = run(["demo", "-s", "function_calling"], tmp_path, MLFLOW_TRACKING_URI=store.url)
+    assert demo.returncode == 0, demo.stderr
+    trace_id = next(
+        line.split()[1] for line in demo.stdout.splitlines() if line.startswith("  trace ")
+    )
+    shown = run(["traces", "show", trace_id, "--tracking-uri", store.url], tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert lines[0].startswith(f"trace {trace_id}  OK")
+    assert lines[1].startswith(f"{store.url}/#/experiments/")
+    assert lines[1].endswith(f"/traces?selectedEvaluationId={trace_id}")
+    assert lines[2].startswith("Chat.send_message (CHAT_MODEL, ")
+    assert "tokens in 466 / out 23, thinking 64)" in lines[2]
+    assert any(line.startswith("├─ multiply(a=57, b=44) -> 2508 (TOOL, ") for line in lines)
+
+    unknown = run(["traces", "show", "tr-0000", "--tracking-uri", store.url], tmp_path)
+    assert unknown.returncode == 1
+    assert f"Error: No trace tr-0000 in {store.url}" in unknown.stderr

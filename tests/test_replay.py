@@ -244,3 +244,16 @@ def test_ctrl_c_during_replay_leaves_the_cassette_as_it_was(tmp_path: Path, sent
         raise KeyboardInterrupt
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.json"]
+
+
+def test_match_ignore_leaves_a_volatile_field_out_of_matching(tmp_path: Path, sentinel) -> None:
+    path = make_cassette(tmp_path / "c.json", ("Today is 2026-12-04. Plan my day.", "Rest."))
+    client = client_for(sentinel)
+    with pytest.raises(gemtrace.CassetteMiss), gemtrace.cassette(path):
+        client.models.generate_content(model=MODEL, contents="Today is 2026-12-05. Plan my day.")
+    with gemtrace.cassette(path, match_ignore=["contents.0.parts.0.text"]):
+        answer = client.models.generate_content(
+            model=MODEL, contents="Today is 2026-12-05. Plan my day."
+        )
+    assert answer.text == "Rest."
+    assert sentinel.seen == []
