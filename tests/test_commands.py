@@ -157,6 +157,12 @@ def test_serve_twice_then_stop_leaves_no_process(tmp_path: Path) -> None:
     assert not server.is_healthy(f"http://127.0.0.1:{port}")
     assert not (tmp_path / "server.pid").exists()
     assert "No gemtrace MLflow server is running" in run(["stop"], tmp_path).stdout
+    stopped_status = run(["status"], tmp_path)
+    assert stopped_status.returncode == 3
+    assert (
+        "No gemtrace MLflow server is running (start one with `make serve`)."
+        in stopped_status.stdout
+    )
 
 
 def assert_server_is_private(state: Path, port: int) -> None:

@@ -9,11 +9,9 @@ from typing import Any
 
 from gemtrace import spantree, tracing
 from gemtrace.errors import GemtraceError, ServerGone
-from gemtrace.record import CassetteSession
+from gemtrace.record import REPLAY_PLACEHOLDER_KEY, CassetteSession
 from gemtrace.scenarios import Scenario
 from gemtrace.tracing import Target
-
-REPLAY_API_KEY = "replay-without-key"
 
 Echo = Callable[[str], None]
 
@@ -35,7 +33,7 @@ def replay_client() -> Any:
     """A client for replay: the key is a placeholder, since no request leaves the process."""
     from google import genai
 
-    return genai.Client(api_key=REPLAY_API_KEY)
+    return genai.Client(api_key=REPLAY_PLACEHOLDER_KEY)
 
 
 def run_scenario(

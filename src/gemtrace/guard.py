@@ -36,7 +36,8 @@ _original_connect_ex = socket.socket.connect_ex
 _original_getaddrinfo = socket.getaddrinfo
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """A loopback name or address: traffic to it never leaves the machine."""
     if host.lower() in _LOOPBACK_NAMES:
         return True
     try:
@@ -58,7 +59,7 @@ def _check_address(address: Any, family: int) -> None:
     if family not in (socket.AF_INET, socket.AF_INET6) or not isinstance(address, tuple):
         return  # Unix sockets and the like never leave the machine
     host = str(address[0])
-    if not _is_loopback(host) and host not in _allowed_addresses:
+    if not is_loopback(host) and host not in _allowed_addresses:
         raise _blocked(host)
 
 
@@ -74,7 +75,7 @@ def _guarded_connect_ex(self: socket.socket, address: Any) -> Any:
 
 def _guarded_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
     name = host.decode() if isinstance(host, bytes) else host
-    if name is None or _is_loopback(str(name)):
+    if name is None or is_loopback(str(name)):
         return _original_getaddrinfo(host, *args, **kwargs)
     if str(name) in _allowed_hosts or str(name) in _allowed_addresses:
         results = _original_getaddrinfo(host, *args, **kwargs)

@@ -14,7 +14,7 @@ from typing import Any
 
 from gemtrace.cassette_file import Cassette, Interaction, RecordedRequest, RecordedResponse
 from gemtrace.errors import CassetteFormatError
-from gemtrace.matching import model_of
+from gemtrace.matching import api_version_of, model_of
 from gemtrace.scrub import ScrubRules, clean_url, known_secrets, scrub_value
 from gemtrace.wire import KEPT_RESPONSE_HEADERS, parse_body, parse_sse
 
@@ -54,7 +54,7 @@ def import_vcr(path: str | Path, scrub: ScrubRules | None = None) -> Cassette:
             "source": "imported",
             "imported_from": path.name,
             "format": "vcrpy",
-            "api_version": sorted({u.split("/")[3] for u in urls if u.count("/") > 3}),
+            "api_version": sorted({v for u in urls if (v := api_version_of(u))}),
             "models": sorted({m for u in urls if (m := model_of(u))}),
             "created": _dt.datetime.now(_dt.UTC).date().isoformat(),
         },

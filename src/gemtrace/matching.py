@@ -23,10 +23,10 @@ from urllib.parse import parse_qsl, urlsplit
 
 from gemtrace.cassette_file import Interaction, RecordedRequest
 from gemtrace.jsonpath import locations
+from gemtrace.scrub import CREDENTIAL_QUERY_PARAMS
 
 _VERSION_SEGMENT = re.compile(r"^/v\d+(?:(?:alpha|beta)\d*)?(?=/)")
 _MODEL_IN_PATH = re.compile(r"/models/([^/:]+)")
-CREDENTIAL_PARAMS = frozenset({"key", "access_token"})
 _TO_STANDARD_B64 = str.maketrans("-_", "+/")
 
 
@@ -45,6 +45,12 @@ class RequestKey:
 def normalize_path(path: str) -> str:
     """``/v1beta/models/m:generateContent`` and ``/v1/models/m:generateContent`` are one path."""
     return _VERSION_SEGMENT.sub("", path) or "/"
+
+
+def api_version_of(url: str) -> str | None:
+    """``v1beta`` for ``https://host/v1beta/models/...``; None when the path has no version."""
+    found = _VERSION_SEGMENT.match(urlsplit(url).path)
+    return found.group(0).lstrip("/") if found else None
 
 
 def model_of(url_or_path: str) -> str | None:
@@ -81,7 +87,7 @@ def key_for(method: str, url: str, body: Any, ignore: Sequence[str] = ()) -> Req
         sorted(
             (k, v)
             for k, v in parse_qsl(parts.query, keep_blank_values=True)
-            if k not in CREDENTIAL_PARAMS
+            if k.lower() not in CREDENTIAL_QUERY_PARAMS
         )
     )
     if ignore and body is not None:

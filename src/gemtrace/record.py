@@ -36,15 +36,15 @@ from gemtrace.errors import (
     GemtraceError,
     MissingApiKey,
 )
+from gemtrace.guard import is_loopback
 from gemtrace.intercept import FORWARD_EXTENSION, intercepted
-from gemtrace.matching import Matcher, key_for, model_of
+from gemtrace.matching import Matcher, api_version_of, key_for, model_of
 from gemtrace.scrub import (
     API_KEY_VARIABLES,
-    GOOGLE_API_KEY,
-    REDACTED,
     ScrubRules,
     check_file,
     known_secrets,
+    redact_text,
     scrub_value,
 )
 from gemtrace.verify import response_shape_problems
@@ -327,12 +327,10 @@ class CassetteSession:
     def _error_passed_on(self, upstream: httpx.Response, content: bytes) -> httpx.Response:
         """An API error, with any echo of the key redacted before the SDK (and so its exception,
         the trace and the logs) sees it. Nothing else of the answer changes."""
-        text = content.decode("utf-8", errors="replace")
-        for secret in known_secrets(self.scrub.secrets):
-            text = text.replace(secret, REDACTED)
-        text = GOOGLE_API_KEY.sub(REDACTED, text)
-        headers = [(k, v) for k, v in upstream.headers.items() if k.lower() not in _HOP_HEADERS]
-        return httpx.Response(upstream.status_code, headers=headers, content=text.encode("utf-8"))
+        text = redact_text(
+            content.decode("utf-8", errors="replace"), known_secrets(self.scrub.secrets)
+        )
+        return _passed_on(upstream, httpx.ByteStream(text.encode("utf-8")))
 
     def _keep(
         self,
@@ -386,8 +384,12 @@ def provenance(cassette: Cassette, source: str | None = None) -> dict[str, Any]:
 
     urls = [item.request.url for item in cassette.interactions]
     if source is None:
-        source = "authored" if any(_is_loopback(url) for url in urls) else "recorded"
-    versions = sorted({seg for url in urls if (seg := _api_version(url))})
+        source = (
+            "authored"
+            if any(is_loopback(urlsplit(url).hostname or "") for url in urls)
+            else "recorded"
+        )
+    versions = sorted({v for url in urls if (v := api_version_of(url))})
     models = sorted({m for url in urls if (m := model_of(url))})
     return {
         "source": source,
@@ -400,27 +402,10 @@ def provenance(cassette: Cassette, source: str | None = None) -> dict[str, Any]:
     }
 
 
-def _is_loopback(url: str) -> bool:
-    import ipaddress
-    from urllib.parse import urlsplit
-
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _api_version(url: str) -> str | None:
-    from urllib.parse import urlsplit
-
-    first = urlsplit(url).path.lstrip("/").split("/", 1)[0]
-    return first if first.startswith("v") and first[1:2].isdigit() else None
-
-
-def _passed_on(upstream: httpx.Response, stream: httpx.SyncByteStream | httpx.AsyncByteStream):
+def _passed_on(
+    upstream: httpx.Response, stream: httpx.SyncByteStream | httpx.AsyncByteStream
+) -> httpx.Response:
+    """The upstream answer as the SDK gets it: its status and headers, over our body stream."""
     headers = [(k, v) for k, v in upstream.headers.items() if k.lower() not in _HOP_HEADERS]
     return httpx.Response(upstream.status_code, headers=headers, stream=stream)
 

@@ -71,14 +71,19 @@ def scrub_value(value: Any, rules: ScrubRules, secrets: Sequence[str]) -> Any:
     return scrubbed
 
 
+def redact_text(text: str, secrets: Sequence[str], patterns: Sequence[re.Pattern[str]] = ()) -> str:
+    """The text with the given secrets, anything key-shaped and the user's patterns redacted."""
+    for secret in secrets:
+        text = text.replace(secret, REDACTED)
+    text = GOOGLE_API_KEY.sub(REDACTED, text)
+    for pattern in patterns:
+        text = pattern.sub(REDACTED, text)
+    return text
+
+
 def _walk(value: Any, patterns: list[re.Pattern[str]], secrets: Sequence[str]) -> Any:
     if isinstance(value, str):
-        for secret in secrets:
-            value = value.replace(secret, REDACTED)
-        value = GOOGLE_API_KEY.sub(REDACTED, value)
-        for pattern in patterns:
-            value = pattern.sub(REDACTED, value)
-        return value
+        return redact_text(value, secrets, patterns)
     if isinstance(value, dict):
         return {_walk(k, patterns, secrets): _walk(v, patterns, secrets) for k, v in value.items()}
     if isinstance(value, list):
