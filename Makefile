@@ -6,6 +6,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 5000
+# make serve BACKEND_STORE_URI=postgresql://USER:PASSWORD@HOST:5432/DB runs the server on PostgreSQL.
+BACKEND_STORE_URI ?= $(GEMTRACE_BACKEND_STORE_URI)
 
 export MLFLOW_DISABLE_TELEMETRY := true
 export MLFLOW_MODEL_CATALOG_URI :=
@@ -24,8 +26,10 @@ $(STAMP): requirements.txt pyproject.toml
 
 venv: $(STAMP) ## Create .venv with the pinned versions
 
-serve: $(STAMP) ## Start the local MLflow server on 127.0.0.1:$(PORT)
-	$(BIN)/gemtrace serve --port $(PORT)
+# The URI travels in the environment, so make does not echo its password.
+serve: export GEMTRACE_BACKEND_STORE_URI = $(BACKEND_STORE_URI)
+serve: $(STAMP) ## Start the MLflow server on 127.0.0.1:$(PORT) (BACKEND_STORE_URI=postgresql://... for a team)
+	$(BIN)/gemtrace serve --port $(PORT) $(if $(WORKERS),--workers $(WORKERS))
 
 stop: $(STAMP) ## Stop the local MLflow server
 	$(BIN)/gemtrace stop

@@ -7,12 +7,13 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from conftest import REPO, Store, free_port, subprocess_env
 
-from gemtrace import server
+from gemtrace import server, tracing
 from gemtrace.scenarios import SCENARIOS
 
 N = len(SCENARIOS)
@@ -310,3 +311,32 @@ def test_traces_show_prints_the_tree_with_the_tool_call(store: Store, tmp_path: 
     unknown = run(["traces", "show", "tr-0000", "--tracking-uri", store.url], tmp_path)
     assert unknown.returncode == 1
     assert f"Error: No trace tr-0000 in {store.url}" in unknown.stderr
+
+
+def test_participants_creating_the_same_experiment_at_once_all_get_it(store: Store) -> None:
+    """A workshop starts together: every participant asks for the experiment before any made it."""
+    import threading
+
+    import mlflow
+
+    name = f"workshop-{time.time_ns()}"
+    target = tracing.Target(store.url, "the test server")
+    start = threading.Barrier(8)
+    got: list[str] = []
+    failed: list[BaseException] = []
+
+    def participant() -> None:
+        start.wait()
+        try:
+            got.append(tracing.ensure_experiment(name, target))
+        except BaseException as error:  # noqa: BLE001 - collected and reported below
+            failed.append(error)
+
+    threads = [threading.Thread(target=participant) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert failed == []
+    assert len(got) == 8 and len(set(got)) == 1
+    assert mlflow.get_experiment_by_name(name).experiment_id == got[0]

@@ -56,17 +56,20 @@ PROBE = textwrap.dedent("""
             attempt("httpx", lambda: httpx.get("http://192.0.2.1/", timeout=2))
             attempt("httpx2", lambda: httpx2.get("http://192.0.2.1/", timeout=2))
             attempt("loopback", lambda: urllib.request.urlopen(local.url + "/x", timeout=2).read())
-            attempt("tracking server", lambda: socket.getaddrinfo("mlflow.team.internal", 5000))
+            attempt("tracking server", lambda: socket.getaddrinfo(sys.argv[2], 443))
         attempt("after the block", lambda: socket.create_connection(("192.0.2.1", 80), timeout=2))
     print(json.dumps(results))
 """)
 
 
-def probe() -> dict[str, str]:
-    env = subprocess_env(MLFLOW_TRACKING_URI="http://mlflow.team.internal:5000")
-    script = (
-        f"ip link set lo up && {sys.executable} -c '{PROBE}' {CASSETTES / 'simple_generation.json'}"
-    )
+def probe(
+    tracking_uri: str = "http://mlflow.team.internal:5000",
+    tracking_host: str = "mlflow.team.internal",
+    **extra: str,
+) -> dict[str, str]:
+    env = subprocess_env(MLFLOW_TRACKING_URI=tracking_uri, **extra)
+    cassette = CASSETTES / "simple_generation.json"
+    script = f"ip link set lo up && {sys.executable} -c '{PROBE}' {cassette} {tracking_host}"
     done = subprocess.run(
         ["unshare", "-n", "sh", "-c", script], capture_output=True, text=True, env=env, timeout=120
     )
@@ -104,6 +107,31 @@ def test_loopback_and_the_tracking_server_stay_reachable(results) -> None:
     # Not blocked: the lookup of the configured tracking server goes ahead (and fails here only
     # because the namespace has no DNS at all).
     assert results["tracking server"].startswith("escaped: gaierror")
+
+
+@pytest.mark.parametrize(
+    ("tracking_uri", "host", "extra"),
+    [
+        ("databricks", "adb-1234.5.azuredatabricks.net", {}),
+        ("databricks://workshop", "dbc-team.cloud.databricks.com", {}),
+        ("postgresql://gemtrace:pw@db.team.internal:5432/mlflow", "db.team.internal", {}),
+    ],
+    ids=["databricks-env", "databricks-profile", "database"],
+)
+def test_a_databricks_workspace_or_a_database_as_target_stays_reachable(
+    tracking_uri: str, host: str, extra: dict[str, str], tmp_path
+) -> None:
+    if tracking_uri == "databricks":
+        extra = {"DATABRICKS_HOST": f"https://{host}", "DATABRICKS_TOKEN": "placeholder"}
+    elif tracking_uri.startswith("databricks://"):
+        config = tmp_path / "databrickscfg"
+        config.write_text(
+            f"[DEFAULT]\nhost = https://other.example\n\n[workshop]\nhost = https://{host}\n"
+        )
+        extra = {"DATABRICKS_CONFIG_FILE": str(config)}
+    results = probe(tracking_uri, host, **extra)
+    assert results["tracking server"].startswith("escaped: gaierror"), results["tracking server"]
+    assert results["name lookup"].startswith("blocked"), results["name lookup"]
 
 
 def test_the_guard_is_gone_after_the_block(results) -> None:

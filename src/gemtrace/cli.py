@@ -30,8 +30,9 @@ tracking_uri_option = click.option(
     "--tracking-uri",
     default=None,
     metavar="URI",
-    help="Tracking store to use (default: MLFLOW_TRACKING_URI, then the local server, then the "
-    "embedded store in .gemtrace/).",
+    help="Where traces go: an MLflow server (http://HOST:PORT), databricks, or a database URI. "
+    "Default: MLFLOW_TRACKING_URI, then the local server on --port, then the embedded store in "
+    ".gemtrace/.",
 )
 
 
@@ -40,7 +41,9 @@ def experiment_option(default: str) -> Callable[[Callable[..., Any]], Callable[.
         "--experiment",
         default=default,
         show_default=True,
-        help="MLflow experiment that receives the traces.",
+        envvar="MLFLOW_EXPERIMENT_NAME",
+        help="MLflow experiment that receives the traces (env: MLFLOW_EXPERIMENT_NAME). "
+        "On Databricks it is a workspace path: /Users/you@example.com/gemtrace.",
     )
 
 
@@ -83,12 +86,35 @@ def main() -> None:
 
 @main.command()
 @port_option
+@click.option(
+    "--backend-store-uri",
+    envvar="GEMTRACE_BACKEND_STORE_URI",
+    default=None,
+    metavar="URI",
+    help="Database for runs and traces, e.g. postgresql://USER:PASSWORD@HOST:5432/DB "
+    "(env: GEMTRACE_BACKEND_STORE_URI; make serve BACKEND_STORE_URI=...). "
+    "Default: SQLite in .gemtrace/.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Server worker processes. Default: 1 on SQLite (one writer at a time), "
+    "4 on a database server.",
+)
 @friendly_errors
-def serve(port: int) -> None:
-    """Start the local MLflow tracking server (127.0.0.1, SQLite, in .gemtrace/)."""
+def serve(port: int, backend_store_uri: str | None, workers: int | None) -> None:
+    """Start the MLflow tracking server on 127.0.0.1, its state in .gemtrace/.
+
+    Runs on SQLite unless --backend-store-uri names a database server; for a team, PostgreSQL
+    (see docs/team-server.md). The database is checked first: a missing driver, a wrong password
+    or a server that is down is reported in one line.
+    """
     from gemtrace import server
 
-    config = _config(port)
+    config = ServerConfig(
+        state_dir=paths.state_dir(), port=port, store_uri=backend_store_uri, workers=workers
+    )
     shown = {"dots": 0}
 
     def progress(waited: float) -> None:
@@ -104,8 +130,11 @@ def serve(port: int) -> None:
     if running.already_running:
         click.echo(f"The MLflow server is already running at {running.url} (pid {running.pid}).")
     else:
-        click.echo(f"MLflow server ready at {running.url} (pid {running.pid}).")
-    click.echo(f"  store: {config.db_path}")
+        click.echo(
+            f"MLflow server ready at {running.url} (pid {running.pid}, "
+            f"{config.worker_count} worker{'s' if config.worker_count > 1 else ''})."
+        )
+    click.echo(f"  store: {running.store}")
     click.echo(f"  log:   {config.log_file}")
     click.echo("Open the URL above for the UI; stop it with `make stop` (gemtrace stop).")
 
@@ -137,6 +166,7 @@ def status() -> None:
         sys.exit(3)
     health = "healthy" if server.is_healthy(running.url) else "not answering /health"
     click.echo(f"MLflow server at {running.url} (pid {running.pid}), {health}.")
+    click.echo(f"  store: {running.store}")
 
 
 @main.command()

@@ -39,6 +39,10 @@ class ServerError(GemtraceError):
     """The local MLflow server could not be started, reached or stopped."""
 
 
+class StoreUnavailable(ServerError):
+    """The database a server should run on cannot be used: no driver, refused, down, missing."""
+
+
 class TraceMissing(GemtraceError):
     """A run produced traces that did not arrive in the tracking store."""
 

@@ -3,12 +3,13 @@
 respx answers the SDK's requests, but a replay must stay offline whatever else runs inside the
 block: another HTTP client (httpx, aiohttp, requests, urllib), or a raw socket. While a replay-only
 cassette is open, name lookups and connections to anything but loopback fail with
-:class:`NetworkBlocked`, naming the host. The MLflow tracking server the user configured (it may be
-a team server) stays reachable.
+:class:`NetworkBlocked`, naming the host. Where the traces go stays reachable: the MLflow tracking
+server the user configured (it may be a team server), a Databricks workspace, or a database.
 """
 
 from __future__ import annotations
 
+import configparser
 import ipaddress
 import os
 import socket
@@ -85,7 +86,7 @@ def _guarded_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 def tracking_server_host() -> str | None:
-    """The host of the configured MLflow tracking server, if it is one reached over HTTP."""
+    """The host that receives traces: an MLflow server, a Databricks workspace or a database."""
     uri = os.environ.get("MLFLOW_TRACKING_URI")
     if not uri:
         try:
@@ -94,8 +95,37 @@ def tracking_server_host() -> str | None:
             uri = mlflow.get_tracking_uri()
         except Exception:
             return None
-    parts = urlsplit(uri or "")
-    return parts.hostname if parts.scheme in ("http", "https") else None
+    uri = uri or ""
+    scheme = uri.partition(":")[0].lower()
+    if scheme == "databricks":
+        return databricks_host(uri)
+    if scheme in ("file", "sqlite", ""):
+        return None
+    return urlsplit(uri).hostname
+
+
+def databricks_host(uri: str = "databricks") -> str | None:
+    """The workspace host a ``databricks`` or ``databricks://PROFILE`` tracking URI reaches.
+
+    Read as the Databricks tools read it (``DATABRICKS_HOST``, else the profile in
+    ``~/.databrickscfg``) without asking the network: the SDK's own resolution fetches host
+    metadata first, which on a closed network waits five minutes.
+    """
+    host = os.environ.get("DATABRICKS_HOST")
+    if not host:
+        profile = uri.partition("://")[2].split(":")[0] or os.environ.get(
+            "DATABRICKS_CONFIG_PROFILE", "DEFAULT"
+        )
+        config_file = os.environ.get("DATABRICKS_CONFIG_FILE", "~/.databrickscfg")
+        parser = configparser.ConfigParser()
+        try:
+            parser.read(os.path.expanduser(config_file))
+            host = parser.get(profile, "host", fallback=None)
+        except configparser.Error:
+            host = None
+    if not host:
+        return None
+    return urlsplit(host if "://" in host else f"https://{host}").hostname
 
 
 @contextmanager

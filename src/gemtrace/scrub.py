@@ -24,6 +24,7 @@ GOOGLE_API_KEY = re.compile(r"AIza[0-9A-Za-z_\-]{35}")
 CREDENTIAL_QUERY_PARAMS = frozenset({"key", "access_token", "api_key"})
 API_KEY_VARIABLES = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
 REDACTED = "<redacted>"
+_USER_PASSWORD = re.compile(r"(?P<user>[^:/@]*):.*@", re.S)
 
 
 def clean_url(url: str) -> str:
@@ -36,6 +37,20 @@ def clean_url(url: str) -> str:
     ]
     netloc = parts.netloc.rsplit("@", 1)[-1]
     return urlunsplit((parts.scheme, netloc, parts.path, urlencode(query), parts.fragment))
+
+
+def hide_password(uri: str) -> str:
+    """The URI as it may be shown or written: a password in it becomes ``***``.
+
+    For database and tracking URIs (``postgresql://user:secret@host/db``), which appear in
+    messages, logs and pid files while the password must not.
+    """
+    scheme, sep, rest = uri.partition("://")
+    found = _USER_PASSWORD.match(rest) if sep else None
+    if found is None:
+        return uri
+    # Greedy: a password may hold an unescaped "/" or "@"; hiding too much is the safe mistake.
+    return f"{scheme}://{found.group('user')}:***@{rest[found.end() :]}"
 
 
 @dataclass

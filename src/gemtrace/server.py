@@ -1,8 +1,12 @@
 """The local MLflow tracking server: start detached, wait for health, stop the whole group.
 
-One worker, job runner off, telemetry off, no pricing-catalogue fetch, bound to 127.0.0.1:
-ready in about 6 s on 2 cores, where the defaults take 13 to 18 s. The SQLite store, the artifacts,
-the pid file and the log live in the state folder (``.gemtrace/``), readable by the owner only.
+Job runner off, telemetry off, no pricing-catalogue fetch, bound to 127.0.0.1. On the default
+SQLite store it runs one worker: ready in about 6 s on 2 cores, where the defaults take 13 to
+18 s, and SQLite takes one writer at a time anyway. On a database server (PostgreSQL for a team)
+it runs four. The artifacts, the pid file and the log live in the state folder (``.gemtrace/``),
+readable by the owner only, as is the SQLite file. A database URI reaches MLflow through its
+environment, not its command line, so its password is not on show in ``ps``; the pid file and
+every message carry it as ``***``.
 """
 
 from __future__ import annotations
@@ -23,9 +27,11 @@ from pathlib import Path
 
 from gemtrace.errors import ServerError
 from gemtrace.paths import ensure_private_dir
+from gemtrace.scrub import hide_password
 
 LOOPBACK = "127.0.0.1"
 DEFAULT_PORT = 5000
+DATABASE_SERVER_WORKERS = 4
 OFFLINE_ENVIRONMENT = {
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "MLFLOW_MODEL_CATALOG_URI": "",
@@ -36,10 +42,13 @@ OFFLINE_ENVIRONMENT = {
 
 @dataclass(frozen=True)
 class ServerConfig:
+    """Where the server listens and keeps its state; ``store_uri`` None means the SQLite file."""
+
     state_dir: Path
     port: int = DEFAULT_PORT
     host: str = LOOPBACK
-    workers: int = 1
+    store_uri: str | None = None
+    workers: int | None = None
 
     @property
     def url(self) -> str:
@@ -50,8 +59,24 @@ class ServerConfig:
         return self.state_dir / "mlflow.db"
 
     @property
-    def backend_store_uri(self) -> str:
+    def sqlite_uri(self) -> str:
+        """The SQLite store in the state folder: the server's default, and the embedded store."""
         return f"sqlite:///{self.db_path}"
+
+    @property
+    def backend_store_uri(self) -> str:
+        return self.store_uri or self.sqlite_uri
+
+    @property
+    def store_label(self) -> str:
+        """The store as it may be shown: a path, or the URI without its password."""
+        return str(self.db_path) if self.store_uri is None else hide_password(self.store_uri)
+
+    @property
+    def worker_count(self) -> int:
+        if self.workers is not None:
+            return self.workers
+        return 1 if self.backend_store_uri.startswith("sqlite:") else DATABASE_SERVER_WORKERS
 
     @property
     def artifact_root(self) -> str:
@@ -71,12 +96,20 @@ class RunningServer:
     pid: int
     url: str
     log_file: Path
+    store: str
     already_running: bool = False
 
 
 def offline_env(base: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ if base is None else base)
     env.update(OFFLINE_ENVIRONMENT)
+    return env
+
+
+def server_env(config: ServerConfig) -> dict[str, str]:
+    """The server's environment: offline, and the store URI (kept off the command line)."""
+    env = offline_env()
+    env["MLFLOW_BACKEND_STORE_URI"] = config.backend_store_uri
     return env
 
 
@@ -91,9 +124,7 @@ def command(config: ServerConfig) -> list[str]:
         "--port",
         str(config.port),
         "--workers",
-        str(config.workers),
-        "--backend-store-uri",
-        config.backend_store_uri,
+        str(config.worker_count),
         "--default-artifact-root",
         config.artifact_root,
         "--no-serve-artifacts",
@@ -122,11 +153,11 @@ def status(config: ServerConfig) -> RunningServer | None:
     recorded = _read_pid_file(config.pid_file)
     if recorded is None:
         return None
-    pid, url = recorded
+    pid, url, store = recorded
     if not _is_our_server(pid, config):
         config.pid_file.unlink(missing_ok=True)
         return None
-    return RunningServer(pid=pid, url=url, log_file=config.log_file, already_running=True)
+    return RunningServer(pid, url, config.log_file, store, already_running=True)
 
 
 def start(
@@ -142,6 +173,11 @@ def start(
                 f"A gemtrace MLflow server is already running at {running.url} (pid {running.pid}) "
                 f"for {config.state_dir}. Stop it first (make stop) to move it to port {config.port}."
             )
+        if running.store != config.store_label:
+            raise ServerError(
+                f"A gemtrace MLflow server is already running at {running.url} (pid {running.pid}) "
+                f"on {running.store}. Stop it first (make stop) to start it on {config.store_label}."
+            )
         return running
     if not port_is_free(config.host, config.port):
         raise ServerError(
@@ -149,6 +185,10 @@ def start(
             f"Pick another port: make serve PORT={config.port + 1} "
             f"(or gemtrace serve --port {config.port + 1}), and use the same PORT for make demo."
         )
+    if config.store_uri is not None:
+        from gemtrace.store_check import check_store
+
+        check_store(config.store_uri)
     ensure_private_dir(config.state_dir)
     ensure_private_dir(config.state_dir / "artifacts")
     log_fd = os.open(config.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -159,7 +199,7 @@ def start(
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            env=offline_env(),
+            env=server_env(config),
             cwd=config.state_dir,
             umask=0o077,  # the store holds prompts and answers: owner only
         )
@@ -183,7 +223,7 @@ def start(
         if progress is not None:
             progress(waited)
         time.sleep(0.25)
-    return RunningServer(pid=process.pid, url=config.url, log_file=config.log_file)
+    return RunningServer(process.pid, config.url, config.log_file, config.store_label)
 
 
 def stop(config: ServerConfig, timeout: float = 20.0) -> int | None:
@@ -249,7 +289,7 @@ def _reap(pid: int) -> None:
 
 
 def _is_our_server(pid: int, config: ServerConfig) -> bool:
-    """True only for a live MLflow server process started on this state folder's store."""
+    """True only for a live MLflow server process that keeps its artifacts in this state folder."""
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -258,19 +298,19 @@ def _is_our_server(pid: int, config: ServerConfig) -> bool:
     if state == "Z":
         return False
     args = [part.decode(errors="replace") for part in cmdline]
-    return "mlflow" in " ".join(args) and "server" in args and config.backend_store_uri in args
+    return "mlflow" in " ".join(args) and "server" in args and config.artifact_root in args
 
 
 def _write_pid_file(config: ServerConfig, pid: int) -> None:
     fd = os.open(config.pid_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
-        json.dump({"pid": pid, "url": config.url, "store": config.backend_store_uri}, handle)
+        json.dump({"pid": pid, "url": config.url, "store": config.store_label}, handle)
 
 
-def _read_pid_file(path: Path) -> tuple[int, str] | None:
+def _read_pid_file(path: Path) -> tuple[int, str, str] | None:
     try:
         data = json.loads(path.read_text())
-        return int(data["pid"]), str(data["url"])
+        return int(data["pid"]), str(data["url"]), str(data.get("store", ""))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

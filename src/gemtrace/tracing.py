@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gemtrace.errors import GemtraceError, ServerGone, TraceMissing
+from gemtrace.scrub import hide_password
 from gemtrace.server import OFFLINE_ENVIRONMENT, ServerConfig, is_healthy
 
 if TYPE_CHECKING:
@@ -63,11 +64,11 @@ def resolve_target(server: ServerConfig, tracking_uri: str | None = None) -> Tar
     if explicit:
         origin = "--tracking-uri" if tracking_uri else "MLFLOW_TRACKING_URI"
         ui = explicit.rstrip("/") if explicit.startswith(("http://", "https://")) else None
-        return Target(explicit, f"{explicit} (from {origin})", ui_url=ui)
+        return Target(explicit, f"{hide_password(explicit)} (from {origin})", ui_url=ui)
     if is_healthy(server.url):
         return Target(server.url, f"the local MLflow server at {server.url}", ui_url=server.url)
     return Target(
-        server.backend_store_uri,
+        server.sqlite_uri,
         f"the embedded store {server.db_path} (no server answers at {server.url}; "
         "run make serve to browse these traces there)",
         ui_url=server.url,
@@ -113,18 +114,12 @@ def configure(target: Target, experiment: str = DEFAULT_EXPERIMENT, extras: bool
     import mlflow
 
     try:
-        found = mlflow.get_experiment_by_name(experiment)
-        if found is not None:
-            experiment_id = found.experiment_id
-        else:
-            location = None
-            if target.embedded_artifacts:
-                location = f"{target.embedded_artifacts}/{_slug(experiment)}"
-            experiment_id = mlflow.create_experiment(experiment, artifact_location=location)
+        experiment_id = ensure_experiment(experiment, target)
     except Exception as error:  # MLflow raises several types for an unreachable store
         raise GemtraceError(
-            f"Could not open the tracking store at {target.description}: {_first_line(error)}. "
-            "Check that the server is running (make serve) or unset MLFLOW_TRACKING_URI."
+            f"Could not open the tracking store at {target.description}: "
+            f"{hide_password(_first_line(error))}. Check that the server is running (make serve), "
+            "or that MLFLOW_TRACKING_URI and MLFLOW_EXPERIMENT_NAME are right for it."
         ) from None
     mlflow.set_experiment(experiment_id=experiment_id)
     if target.embedded_artifacts:
@@ -135,6 +130,29 @@ def configure(target: Target, experiment: str = DEFAULT_EXPERIMENT, extras: bool
 
         extra_spans.autolog()
     return experiment_id
+
+
+def ensure_experiment(name: str, target: Target) -> str:
+    """The experiment's id, creating it if needed, also when others create it at the same time.
+
+    A workshop's participants run the demo against one fresh server at once: all of them find no
+    experiment, one creation wins, the others read back the winner's.
+    """
+    import mlflow
+
+    found = mlflow.get_experiment_by_name(name)
+    if found is not None:
+        return str(found.experiment_id)
+    location = None
+    if target.embedded_artifacts:
+        location = f"{target.embedded_artifacts}/{_slug(name)}"
+    try:
+        return str(mlflow.create_experiment(name, artifact_location=location))
+    except Exception:
+        found = mlflow.get_experiment_by_name(name)
+        if found is None:
+            raise
+        return str(found.experiment_id)
 
 
 def trace_url(ui_url: str, experiment_id: str, trace_id: str) -> str:
