@@ -2,7 +2,7 @@
 
 The cluster is the one CI starts (GEMTRACE_TEST_POSTGRES_URI), or a scratch one started here when
 PostgreSQL's programs are installed. Where neither is possible the PostgreSQL tests are skipped,
-except under GEMTRACE_REQUIRE_POSTGRES=1 (set by .ci/run), where they fail.
+except under GEMTRACE_REQUIRE_SERVICES=1 (set by .ci/run), where they fail.
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ def postgres_uri() -> Iterator[str]:
         return
     if scratch_postgres.find_bin_dir() is None:
         reason = "PostgreSQL is not installed (apt-get install postgresql)"
-        if os.environ.get("GEMTRACE_REQUIRE_POSTGRES") == "1":
-            pytest.fail(f"GEMTRACE_REQUIRE_POSTGRES=1, but {reason}.")
+        if os.environ.get("GEMTRACE_REQUIRE_SERVICES") == "1":
+            pytest.fail(f"GEMTRACE_REQUIRE_SERVICES=1, but {reason}.")
         pytest.skip(reason)
     directory = Path(tempfile.mkdtemp(prefix="gemtrace-pg-"))
     try:
@@ -192,7 +192,8 @@ def test_eight_participants_replay_every_scenario_into_one_postgresql_server(
         assert started.returncode == 0, started.stdout + started.stderr
         assert f"MLflow server ready at http://127.0.0.1:{port}" in started.stdout
         assert "4 workers" in started.stdout
-        assert "store: postgresql://gemtrace:***@127.0.0.1:" in started.stdout
+        assert "store:     postgresql://gemtrace:***@127.0.0.1:" in started.stdout
+        assert "(clients send them through the server)" in started.stdout
         assert secret not in started.stdout + started.stderr, "make echoed the password"
         assert worker_starts(state / "server.log", 4) == 4
         pid = json.loads((state / "server.pid").read_text())["pid"]
@@ -238,6 +239,11 @@ def test_eight_participants_replay_every_scenario_into_one_postgresql_server(
             text=True,
         )
         assert "store: postgresql://gemtrace:***@" in status.stdout
+        # Each multimodal trace's image went through the server into its artifacts folder.
+        for _, scenario, trace_id in claimed:
+            if scenario == "multimodal":
+                held = list((state / "artifacts").rglob(f"{trace_id}/artifacts/attachments/*"))
+                assert held, f"no attachment of {trace_id} reached the server's artifacts"
     finally:
         server.stop(config)
     for written in state.rglob("*"):

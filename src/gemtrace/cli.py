@@ -13,6 +13,7 @@ import click
 from gemtrace import paths
 from gemtrace.errors import GemtraceError
 from gemtrace.record import MODES
+from gemtrace.scrub import hide_password
 from gemtrace.server import DEFAULT_PORT, ServerConfig
 
 port_option = click.option(
@@ -96,6 +97,14 @@ def main() -> None:
     "Default: SQLite in .gemtrace/.",
 )
 @click.option(
+    "--artifacts-destination",
+    envvar="GEMTRACE_ARTIFACTS_DESTINATION",
+    default=None,
+    metavar="URI",
+    help="Where the server keeps artifacts (trace attachments), e.g. s3://BUCKET/PATH "
+    "(env: GEMTRACE_ARTIFACTS_DESTINATION). Default: .gemtrace/artifacts.",
+)
+@click.option(
     "--workers",
     type=click.IntRange(1, 64),
     default=None,
@@ -103,7 +112,9 @@ def main() -> None:
     "4 on a database server.",
 )
 @friendly_errors
-def serve(port: int, backend_store_uri: str | None, workers: int | None) -> None:
+def serve(
+    port: int, backend_store_uri: str | None, artifacts_destination: str | None, workers: int | None
+) -> None:
     """Start the MLflow tracking server on 127.0.0.1, its state in .gemtrace/.
 
     Runs on SQLite unless --backend-store-uri names a database server; for a team, PostgreSQL
@@ -113,7 +124,11 @@ def serve(port: int, backend_store_uri: str | None, workers: int | None) -> None
     from gemtrace import server
 
     config = ServerConfig(
-        state_dir=paths.state_dir(), port=port, store_uri=backend_store_uri, workers=workers
+        state_dir=paths.state_dir(),
+        port=port,
+        store_uri=backend_store_uri,
+        workers=workers,
+        artifacts_destination=artifacts_destination,
     )
     shown = {"dots": 0}
 
@@ -134,8 +149,10 @@ def serve(port: int, backend_store_uri: str | None, workers: int | None) -> None
             f"MLflow server ready at {running.url} (pid {running.pid}, "
             f"{config.worker_count} worker{'s' if config.worker_count > 1 else ''})."
         )
-    click.echo(f"  store: {running.store}")
-    click.echo(f"  log:   {config.log_file}")
+    click.echo(f"  store:     {running.store}")
+    served = " (clients send them through the server)" if config.serves_artifacts else ""
+    click.echo(f"  artifacts: {hide_password(config.artifacts_location)}{served}")
+    click.echo(f"  log:       {config.log_file}")
     click.echo("Open the URL above for the UI; stop it with `make stop` (gemtrace stop).")
 
 

@@ -16,6 +16,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -24,6 +25,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from gemtrace.errors import ServerError
 from gemtrace.paths import ensure_private_dir
@@ -49,6 +51,7 @@ class ServerConfig:
     host: str = LOOPBACK
     store_uri: str | None = None
     workers: int | None = None
+    artifacts_destination: str | None = None
 
     @property
     def url(self) -> str:
@@ -83,6 +86,20 @@ class ServerConfig:
         return (self.state_dir / "artifacts").as_uri()
 
     @property
+    def serves_artifacts(self) -> bool:
+        """Whether clients send artifacts (trace attachments) through the server.
+
+        A database server is there for clients on other machines, which cannot write to this
+        machine's folder; on the local SQLite store they write to it directly, as before.
+        """
+        return self.store_uri is not None or self.artifacts_destination is not None
+
+    @property
+    def artifacts_location(self) -> str:
+        """Where artifacts end up: an object store if given, else the state folder."""
+        return self.artifacts_destination or self.artifact_root
+
+    @property
     def pid_file(self) -> Path:
         return self.state_dir / "server.pid"
 
@@ -114,28 +131,47 @@ def server_env(config: ServerConfig) -> dict[str, str]:
 
 
 def command(config: ServerConfig) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "mlflow",
-        "server",
-        "--host",
-        config.host,
-        "--port",
-        str(config.port),
-        "--workers",
-        str(config.worker_count),
-        "--default-artifact-root",
-        config.artifact_root,
-        "--no-serve-artifacts",
-    ]
+    listen = ["--host", config.host, "--port", str(config.port)]
+    workers = ["--workers", str(config.worker_count)]
+    if config.serves_artifacts:
+        artifacts = ["--serve-artifacts", "--artifacts-destination", config.artifacts_location]
+    else:
+        artifacts = ["--default-artifact-root", config.artifact_root, "--no-serve-artifacts"]
+    return [sys.executable, "-m", "mlflow", "server", *listen, *workers, *artifacts]
 
 
-def is_healthy(url: str, timeout: float = 2.0) -> bool:
+def health_status(
+    url: str,
+    timeout: float = 2.0,
+    headers: dict[str, str] | None = None,
+    context: ssl.SSLContext | None = None,
+) -> int | None:
+    """What ``/health`` answers: 200 from MLflow, another HTTP status (401 behind an
+    authenticating proxy, say), or None when nothing, or something that is not MLflow, answers.
+
+    A TLS failure is raised as :class:`ssl.SSLError`: it needs a different fix from a server
+    that is down.
+    """
+    request = urllib.request.Request(f"{url}/health", headers=headers or {})
     try:
-        with urllib.request.urlopen(f"{url}/health", timeout=timeout) as response:
-            return response.status == 200 and response.read().strip() == b"OK"
-    except (OSError, urllib.error.URLError, ValueError):
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
+            return 200 if response.status == 200 and response.read().strip() == b"OK" else None
+    except urllib.error.HTTPError as error:
+        return error.code
+    except urllib.error.URLError as error:
+        if isinstance(error.reason, ssl.SSLError):
+            raise error.reason from None
+        return None
+    except ssl.SSLError:
+        raise
+    except (OSError, ValueError):
+        return None
+
+
+def is_healthy(url: str, timeout: float = 2.0, **options: Any) -> bool:
+    try:
+        return health_status(url, timeout, **options) == 200
+    except ssl.SSLError:
         return False
 
 
@@ -289,16 +325,18 @@ def _reap(pid: int) -> None:
 
 
 def _is_our_server(pid: int, config: ServerConfig) -> bool:
-    """True only for a live MLflow server process that keeps its artifacts in this state folder."""
+    """True only for a live MLflow server process started in this state folder."""
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        folder = Path(f"/proc/{pid}/cwd").resolve(strict=True)
     except OSError:
         return False
     if state == "Z":
         return False
     args = [part.decode(errors="replace") for part in cmdline]
-    return "mlflow" in " ".join(args) and "server" in args and config.artifact_root in args
+    is_mlflow_server = "mlflow" in " ".join(args) and "server" in args
+    return is_mlflow_server and folder == config.state_dir.resolve()
 
 
 def _write_pid_file(config: ServerConfig, pid: int) -> None:

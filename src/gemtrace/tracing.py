@@ -7,9 +7,11 @@ server serves, so traces written without a server appear once it is started.
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import re
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -20,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from gemtrace.errors import GemtraceError, ServerGone, TraceMissing
 from gemtrace.scrub import hide_password
-from gemtrace.server import OFFLINE_ENVIRONMENT, ServerConfig, is_healthy
+from gemtrace.server import OFFLINE_ENVIRONMENT, ServerConfig, health_status, is_healthy
 
 if TYPE_CHECKING:
     from mlflow.entities import Trace
@@ -76,17 +78,66 @@ def resolve_target(server: ServerConfig, tracking_uri: str | None = None) -> Tar
     )
 
 
+def server_request_options() -> dict[str, Any]:
+    """The credentials and TLS settings MLflow's client uses, for gemtrace's own requests.
+
+    A team server behind a proxy asks for them on ``/health`` too. Read from MLflow's variables
+    and in its order: MLFLOW_TRACKING_USERNAME and _PASSWORD (basic), else MLFLOW_TRACKING_TOKEN
+    (bearer); MLFLOW_TRACKING_INSECURE_TLS, else MLFLOW_TRACKING_SERVER_CERT_PATH.
+    """
+    headers: dict[str, str] = {}
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
+    password = os.environ.get("MLFLOW_TRACKING_PASSWORD")
+    token = os.environ.get("MLFLOW_TRACKING_TOKEN")
+    if user and password:
+        basic = base64.b64encode(f"{user}:{password}".encode()).decode()
+        headers["Authorization"] = f"Basic {basic}"
+    elif token:
+        headers["Authorization"] = f"Bearer {token}"
+    context = None
+    if os.environ.get("MLFLOW_TRACKING_INSECURE_TLS", "").lower() == "true":
+        context = ssl._create_unverified_context()
+    elif os.environ.get("MLFLOW_TRACKING_SERVER_CERT_PATH"):
+        context = ssl.create_default_context(cafile=os.environ["MLFLOW_TRACKING_SERVER_CERT_PATH"])
+    return {"headers": headers, "context": context}
+
+
 def connect(target: Target) -> None:
     """Point MLflow at ``target``; a clear error if it is a server that does not answer."""
     go_offline()
-    if target.tracking_uri.startswith(("http://", "https://")) and not is_healthy(
-        target.tracking_uri.rstrip("/"), timeout=5.0
-    ):
-        raise GemtraceError(
-            f"No MLflow server answers at {target.description}. "
-            "Start the local one with `make serve` (use the same PORT), or unset "
-            "MLFLOW_TRACKING_URI to write to the embedded store."
-        )
+    if target.tracking_uri.startswith(("http://", "https://")):
+        options = server_request_options()
+        try:
+            status = health_status(target.tracking_uri.rstrip("/"), timeout=5.0, **options)
+        except ssl.SSLError as error:
+            raise GemtraceError(
+                f"TLS with {target.description} failed: {error.__class__.__name__}: "
+                f"{getattr(error, 'verify_message', None) or error}. If the server has its own "
+                "certificate, set MLFLOW_TRACKING_SERVER_CERT_PATH to the certificate's file."
+            ) from None
+        if status in (401, 403) and not options["headers"]:
+            raise GemtraceError(
+                f"The server at {target.description} asks for credentials (HTTP {status}) and "
+                "none are set. Set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or "
+                "MLFLOW_TRACKING_TOKEN) to what the server's administrator gave you."
+            )
+        if status in (401, 403):
+            which = options["headers"]["Authorization"].split()[0].lower()
+            variables = (
+                "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD"
+                if which == "basic"
+                else "MLFLOW_TRACKING_TOKEN"
+            )
+            raise GemtraceError(
+                f"The server at {target.description} refused the credentials in {variables} "
+                f"(HTTP {status}). Check them with the server's administrator."
+            )
+        if status != 200:
+            raise GemtraceError(
+                f"No MLflow server answers at {target.description}. "
+                "Start the local one with `make serve` (use the same PORT), or unset "
+                "MLFLOW_TRACKING_URI to write to the embedded store."
+            )
     import mlflow
 
     quiet_mlflow_logs()  # again: importing MLflow resets its loggers
@@ -245,7 +296,9 @@ def fetch_traces(trace_ids: list[str], timeout: float = 30.0) -> list[Trace]:
         if not missing:
             return [found[t] for t in trace_ids]
         uri = mlflow.get_tracking_uri()
-        if uri.startswith(("http://", "https://")) and not is_healthy(uri.rstrip("/"), 2.0):
+        if uri.startswith(("http://", "https://")) and not is_healthy(
+            uri.rstrip("/"), 2.0, **server_request_options()
+        ):
             raise ServerGone(
                 f"The MLflow server at {uri} stopped answering: {len(missing)} trace(s) of this "
                 f"run could not be stored ({', '.join(missing)}). Check .gemtrace/server.log, "
