@@ -164,6 +164,24 @@ def test_serve_twice_then_stop_leaves_no_process(tmp_path: Path) -> None:
         "No gemtrace MLflow server is running (start one with `make serve`)."
         in stopped_status.stdout
     )
+    # Straight back on the same port: the stopped server's closed connections don't hold it.
+    restarted = run(["serve", "--port", str(port)], tmp_path)
+    run(["stop"], tmp_path)
+    assert restarted.returncode == 0, restarted.stderr
+    assert f"MLflow server ready at http://127.0.0.1:{port}" in restarted.stdout
+
+
+def test_a_server_that_dies_at_start_is_reported_in_one_line(tmp_path: Path) -> None:
+    unusable = "sqlite:////proc/gemtrace-cannot-be-here/mlflow.db"
+    done = run(["serve", "--port", str(free_port()), "--backend-store-uri", unusable], tmp_path)
+    assert done.returncode == 1
+    error = [line for line in done.stderr.splitlines() if line.startswith("Error:")]
+    assert error == [
+        "Error: The MLflow server exited (code 1) before it was ready: FileNotFoundError: "
+        "[Errno 2] No such file or directory: '/proc/gemtrace-cannot-be-here'. "
+        f"The whole story is in {tmp_path}/server.log."
+    ]
+    assert not (tmp_path / "server.pid").exists()
 
 
 def assert_server_is_private(state: Path, port: int) -> None:

@@ -139,9 +139,11 @@ def serve(
             click.echo(".", nl=False, err=True)
             shown["dots"] += 1
 
-    running = server.start(config, progress=progress)
-    if shown["dots"]:
-        click.echo("", err=True)
+    try:
+        running = server.start(config, progress=progress)
+    finally:
+        if shown["dots"]:
+            click.echo("", err=True)
     if running.already_running:
         click.echo(f"The MLflow server is already running at {running.url} (pid {running.pid}).")
     else:

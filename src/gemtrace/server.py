@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import ssl
@@ -176,7 +177,10 @@ def is_healthy(url: str, timeout: float = 2.0, **options: Any) -> bool:
 
 
 def port_is_free(host: str, port: int) -> bool:
+    """Whether a server could listen there: connections of a stopped one (TIME_WAIT) don't count."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As uvicorn binds: a port whose last server just stopped is free; one with a listener not.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError:
@@ -246,8 +250,8 @@ def start(
         if process.poll() is not None:
             config.pid_file.unlink(missing_ok=True)
             raise ServerError(
-                f"The MLflow server exited (code {process.returncode}) before it was ready. "
-                f"Last lines of {config.log_file}:\n{_tail(config.log_file)}"
+                f"The MLflow server exited (code {process.returncode}) before it was ready: "
+                f"{_failure(config.log_file)}. The whole story is in {config.log_file}."
             )
         if waited > timeout:
             _terminate_group(process.pid)
@@ -351,6 +355,21 @@ def _read_pid_file(path: Path) -> tuple[int, str, str] | None:
         return int(data["pid"]), str(data["url"]), str(data.get("store", ""))
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit)\b.*")
+
+
+def _failure(log: Path) -> str:
+    """The last exception a log reports, in one line: the rest is a traceback users skip anyway."""
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return "it wrote no log"
+    found = [line.strip() for line in lines if _EXCEPTION_LINE.match(line.strip())]
+    if found:
+        return hide_password(found[-1])
+    return hide_password(lines[-1].strip()) if lines else "it wrote nothing to its log"
 
 
 def _tail(path: Path, lines: int = 15) -> str:
