@@ -7,13 +7,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 5000
 # make serve BACKEND_STORE_URI=postgresql://USER:PASSWORD@HOST:5432/DB runs the server on PostgreSQL,
-# and ARTIFACTS_DESTINATION=s3://BUCKET/PATH keeps trace attachments on an object store.
-ifndef BACKEND_STORE_URI
-BACKEND_STORE_URI := $(GEMTRACE_BACKEND_STORE_URI)
-endif
-ifndef ARTIFACTS_DESTINATION
-ARTIFACTS_DESTINATION := $(GEMTRACE_ARTIFACTS_DESTINATION)
-endif
+# and ARTIFACTS_DESTINATION=s3://BUCKET/PATH keeps trace attachments on an object store. Both reach
+# gemtrace through its environment, taken as written ($(value): a "$" in a password stays), so make
+# does not echo a password; GEMTRACE_BACKEND_STORE_URI in the environment serves as well.
 
 export MLFLOW_DISABLE_TELEMETRY := true
 export MLFLOW_MODEL_CATALOG_URI :=
@@ -32,9 +28,12 @@ $(STAMP): requirements.txt pyproject.toml
 
 venv: $(STAMP) ## Create .venv with the pinned versions
 
-# The URI travels in the environment, so make does not echo its password.
-serve: export GEMTRACE_BACKEND_STORE_URI = $(BACKEND_STORE_URI)
-serve: export GEMTRACE_ARTIFACTS_DESTINATION = $(ARTIFACTS_DESTINATION)
+ifdef BACKEND_STORE_URI
+serve: export GEMTRACE_BACKEND_STORE_URI := $(value BACKEND_STORE_URI)
+endif
+ifdef ARTIFACTS_DESTINATION
+serve: export GEMTRACE_ARTIFACTS_DESTINATION := $(value ARTIFACTS_DESTINATION)
+endif
 serve: $(STAMP) ## Start the MLflow server on 127.0.0.1:$(PORT) (BACKEND_STORE_URI=postgresql://... for a team)
 	$(BIN)/gemtrace serve --port $(PORT) $(if $(WORKERS),--workers $(WORKERS))
 

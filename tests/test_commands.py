@@ -230,13 +230,23 @@ def test_serve_on_a_port_held_by_another_program_names_the_port(tmp_path: Path) 
     assert not (tmp_path / "server.pid").exists()
 
 
-def test_a_stale_pid_file_of_an_unrelated_process_is_never_signalled(tmp_path: Path) -> None:
-    sleeper = subprocess.Popen(["sleep", "30"], start_new_session=True)
+@pytest.mark.parametrize("other", ["sleep", "mlflow server of another folder"])
+def test_a_stale_pid_file_of_an_unrelated_process_is_never_signalled(
+    tmp_path: Path, other: str
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    state = tmp_path / "state"
+    state.mkdir()
+    command = ["sleep", "30"]
+    if other != "sleep":  # looks like an MLflow server, but runs for another state folder
+        command = [sys.executable, "-c", "import time; time.sleep(30)", "mlflow", "server"]
+    sleeper = subprocess.Popen(command, start_new_session=True, cwd=elsewhere)
     try:
-        (tmp_path / "server.pid").write_text(
+        (state / "server.pid").write_text(
             f'{{"pid": {sleeper.pid}, "url": "http://127.0.0.1:1", "store": "x"}}'
         )
-        done = run(["stop"], tmp_path)
+        done = run(["stop"], state)
         assert "No gemtrace MLflow server is running" in done.stdout
         assert sleeper.poll() is None
     finally:

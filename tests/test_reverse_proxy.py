@@ -157,12 +157,22 @@ def test_without_the_password_the_demo_says_which_variables_to_set(
 
 
 def test_a_wrong_password_is_refused_in_one_line(proxy: Proxy, tmp_path: Path) -> None:
-    done = demo(proxy, tmp_path, MLFLOW_TRACKING_USERNAME=USER, MLFLOW_TRACKING_PASSWORD="nope")
+    done = demo(proxy, tmp_path, MLFLOW_TRACKING_USERNAME=USER, MLFLOW_TRACKING_PASSWORD="n0pe")
     assert done.returncode == 1
-    assert "refused the credentials in MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD" in (
-        done.stderr
+    assert "Traceback" not in done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert (
+        "refused the credentials in MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD" in line
     )
-    assert "nope" not in done.stdout + done.stderr
+    assert "n0pe" not in done.stdout + done.stderr
+
+
+def test_a_certificate_path_that_is_not_there_is_one_line(proxy: Proxy, tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-ca.pem"
+    done = demo(proxy, tmp_path, MLFLOW_TRACKING_SERVER_CERT_PATH=str(missing))
+    assert done.returncode == 1
+    (line,) = done.stderr.strip().splitlines()
+    assert f"MLFLOW_TRACKING_SERVER_CERT_PATH names {missing}, which is not a readable" in line
 
 
 def test_an_unknown_certificate_says_to_set_the_cert_path(proxy: Proxy, tmp_path: Path) -> None:

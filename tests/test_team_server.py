@@ -23,6 +23,7 @@ from conftest import REPO, free_port, subprocess_env
 
 from gemtrace import server
 from gemtrace.scenarios import SCENARIOS
+from gemtrace.scrub import hide_password
 from gemtrace.snapshot import assert_trace_snapshot
 
 sys.path.insert(0, str(REPO / "scripts"))
@@ -123,6 +124,46 @@ def test_a_missing_driver_says_how_to_install_it(tmp_path: Path):
 def test_a_uri_that_is_not_a_database_is_refused(tmp_path: Path):
     result = serve(tmp_path, "--backend-store-uri", "http://127.0.0.1:5000")
     assert_one_clear_line(result, "is not a database URI", "postgresql://USER:PASSWORD@")
+    no_scheme = serve(tmp_path, "--backend-store-uri", "gemtrace:s3cret@db/x")
+    line = assert_one_clear_line(no_scheme, "The value given is not a database URI")
+    assert "s3cret" not in line
+
+
+@pytest.mark.parametrize(
+    ("given", "shown"),
+    [
+        (
+            "postgresql://gemtrace:s3cret@127.0.0.1:5432/db",
+            "postgresql://gemtrace:***@127.0.0.1:5432/db",
+        ),
+        ("postgresql://u:pa/s@s@h/db", "postgresql://u:***@h/db"),
+        ("postgresql://admin@corp:s3cret@h/db", "postgresql://admin@corp:***@h/db"),
+        ("postgresql+psycopg://u:@h/db", "postgresql+psycopg://u:***@h/db"),
+        (
+            "postgresql://u@h:5432/db?password=s3cret&x=1",
+            "postgresql://u@h:5432/db?password=***&x=1",
+        ),
+        ("postgresql://u@h:5432/db", "postgresql://u@h:5432/db"),
+        ("http://127.0.0.1:5000", "http://127.0.0.1:5000"),
+        ("sqlite:////tmp/x.db", "sqlite:////tmp/x.db"),
+        (
+            "failed: see https://x/a, then mysql://u:s3cret@h/db.",
+            "failed: see https://x/a, then mysql://u:***@h/db.",
+        ),
+    ],
+)
+def test_a_password_in_a_uri_is_never_shown(given: str, shown: str):
+    assert hide_password(given) == shown
+
+
+def test_make_serve_passes_the_uri_as_written(tmp_path: Path):
+    """A "$" is make's own character: it must reach the database driver, not be expanded away."""
+    port = free_port()
+    uri = f"postgresql://gemtrace:pa$word@127.0.0.1:{port}/db$name"
+    done = start_with_make(tmp_path, free_port(), uri)
+    assert done.returncode != 0
+    assert f"postgresql://gemtrace:***@127.0.0.1:{port}/db$name" in done.stderr
+    assert "pa$word" not in done.stdout + done.stderr
 
 
 def start_with_make(state: Path, port: int, uri: str) -> subprocess.CompletedProcess[str]:

@@ -24,7 +24,8 @@ GOOGLE_API_KEY = re.compile(r"AIza[0-9A-Za-z_\-]{35}")
 CREDENTIAL_QUERY_PARAMS = frozenset({"key", "access_token", "api_key"})
 API_KEY_VARIABLES = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
 REDACTED = "<redacted>"
-_USER_PASSWORD = re.compile(r"(?P<user>[^:/@]*):.*@", re.S)
+_URI_PASSWORD = re.compile(r"(?P<head>[A-Za-z][\w+.-]*://[^:/\s]*):\S*@")
+_QUERY_PASSWORD = re.compile(r"(?P<name>[?&](?:password|passwd|pwd)=)[^&\s]*", re.IGNORECASE)
 
 
 def clean_url(url: str) -> str:
@@ -39,18 +40,16 @@ def clean_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, urlencode(query), parts.fragment))
 
 
-def hide_password(uri: str) -> str:
-    """The URI as it may be shown or written: a password in it becomes ``***``.
+def hide_password(text: str) -> str:
+    """The text as it may be shown or written: every password in a URI in it becomes ``***``.
 
     For database and tracking URIs (``postgresql://user:secret@host/db``), which appear in
-    messages, logs and pid files while the password must not.
+    messages, logs and pid files while the password must not; also ``?password=`` parameters.
+    Greedy up to the last ``@`` of a word: a password may hold an unescaped ``/`` or ``@``, and
+    hiding too much is the safe mistake.
     """
-    scheme, sep, rest = uri.partition("://")
-    found = _USER_PASSWORD.match(rest) if sep else None
-    if found is None:
-        return uri
-    # Greedy: a password may hold an unescaped "/" or "@"; hiding too much is the safe mistake.
-    return f"{scheme}://{found.group('user')}:***@{rest[found.end() :]}"
+    text = _URI_PASSWORD.sub(r"\g<head>:***@", text)
+    return _QUERY_PASSWORD.sub(r"\g<name>***", text)
 
 
 @dataclass

@@ -12,6 +12,7 @@ every message carry it as ``***``.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import re
@@ -93,7 +94,8 @@ class ServerConfig:
         A database server is there for clients on other machines, which cannot write to this
         machine's folder; on the local SQLite store they write to it directly, as before.
         """
-        return self.store_uri is not None or self.artifacts_destination is not None
+        on_sqlite = self.backend_store_uri.startswith("sqlite:")
+        return not on_sqlite or self.artifacts_destination is not None
 
     @property
     def artifacts_location(self) -> str:
@@ -165,7 +167,7 @@ def health_status(
         return None
     except ssl.SSLError:
         raise
-    except (OSError, ValueError):
+    except (OSError, ValueError, http.client.HTTPException):  # the last: not an HTTP server
         return None
 
 
@@ -213,7 +215,7 @@ def start(
                 f"A gemtrace MLflow server is already running at {running.url} (pid {running.pid}) "
                 f"for {config.state_dir}. Stop it first (make stop) to move it to port {config.port}."
             )
-        if running.store != config.store_label:
+        if running.store not in (config.store_label, hide_password(config.backend_store_uri)):
             raise ServerError(
                 f"A gemtrace MLflow server is already running at {running.url} (pid {running.pid}) "
                 f"on {running.store}. Stop it first (make stop) to start it on {config.store_label}."
@@ -232,6 +234,7 @@ def start(
     ensure_private_dir(config.state_dir)
     ensure_private_dir(config.state_dir / "artifacts")
     log_fd = os.open(config.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    log_start = os.fstat(log_fd).st_size  # earlier runs' lines are not this run's failure
     with os.fdopen(log_fd, "ab") as log:
         process = subprocess.Popen(
             command(config),
@@ -251,7 +254,7 @@ def start(
             config.pid_file.unlink(missing_ok=True)
             raise ServerError(
                 f"The MLflow server exited (code {process.returncode}) before it was ready: "
-                f"{_failure(config.log_file)}. The whole story is in {config.log_file}."
+                f"{_failure(config.log_file, log_start)}. The whole story is in {config.log_file}."
             )
         if waited > timeout:
             _terminate_group(process.pid)
@@ -357,16 +360,21 @@ def _read_pid_file(path: Path) -> tuple[int, str, str] | None:
         return None
 
 
-_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit)\b.*")
+_EXCEPTION_LINE = re.compile(
+    r"^(?:\d{4}/\d\d/\d\d \d\d:\d\d:\d\d )?"  # MLflow's timestamp, on uvicorn's lines
+    r"(?P<line>(?:[A-Za-z_][\w.]*(?:Error|Exception|Exit)\b|ERROR:).*)"
+)
 
 
-def _failure(log: Path) -> str:
-    """The last exception a log reports, in one line: the rest is a traceback users skip anyway."""
+def _failure(log: Path, start: int = 0) -> str:
+    """The last exception this run's part of the log reports, in one line."""
     try:
-        lines = log.read_text(errors="replace").splitlines()
+        with log.open("rb") as handle:
+            handle.seek(start)
+            lines = handle.read().decode(errors="replace").splitlines()
     except OSError:
         return "it wrote no log"
-    found = [line.strip() for line in lines if _EXCEPTION_LINE.match(line.strip())]
+    found = [m.group("line") for m in map(_EXCEPTION_LINE.match, map(str.strip, lines)) if m]
     if found:
         return hide_password(found[-1])
     return hide_password(lines[-1].strip()) if lines else "it wrote nothing to its log"

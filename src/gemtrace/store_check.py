@@ -58,8 +58,9 @@ def parse_store_uri(uri: str) -> StoreUri:
     scheme = uri.partition("://")[0] if "://" in uri else ""
     family, _, driver = scheme.partition("+")
     if family not in DATABASES:
+        shown = repr(hide_password(uri)) if "://" in uri else "The value given"
         raise StoreUnavailable(
-            f"{hide_password(uri)!r} is not a database URI. gemtrace serve runs MLflow on a SQL "
+            f"{shown} is not a database URI. gemtrace serve runs MLflow on a SQL "
             "database: postgresql://USER:PASSWORD@HOST:PORT/DATABASE, mysql://..., or "
             "sqlite:///ABSOLUTE/PATH.db (leave it out for the SQLite file in .gemtrace/)."
         )
@@ -129,10 +130,12 @@ def _missing_driver(store: StoreUri, module: str) -> str:
 def _driver_message(error: BaseException) -> str:
     original = getattr(error, "orig", None) or error
     lines = [line.strip() for line in str(original).strip().splitlines() if line.strip()]
-    return " ".join(lines[:2]) if lines else type(original).__name__
+    return " ".join(lines) if lines else type(original).__name__
 
 
 def _connection_problem(store: StoreUri, message: str) -> str:
+    """One line for what went wrong; the whole driver message is read, as a driver that tried
+    several addresses reports each (a refused password first, a refused connection last)."""
     text = message.lower()
     where = f"{store.name} at {store.host}"
     if "password authentication failed" in text or "access denied" in text:
@@ -165,4 +168,5 @@ def _connection_problem(store: StoreUri, message: str) -> str:
         )
     if "resolve" in text or "translate host name" in text or "name or service" in text:
         return f"The host in {store.shown} cannot be found: check its spelling."
-    return f"Could not connect to {where} ({store.shown}): {hide_password(message)}"
+    first = hide_password(message.split(". ")[0])[:300]
+    return f"Could not connect to {where} ({store.shown}): {first}"

@@ -95,10 +95,17 @@ def server_request_options() -> dict[str, Any]:
     elif token:
         headers["Authorization"] = f"Bearer {token}"
     context = None
+    cert_path = os.environ.get("MLFLOW_TRACKING_SERVER_CERT_PATH")
     if os.environ.get("MLFLOW_TRACKING_INSECURE_TLS", "").lower() == "true":
         context = ssl._create_unverified_context()
-    elif os.environ.get("MLFLOW_TRACKING_SERVER_CERT_PATH"):
-        context = ssl.create_default_context(cafile=os.environ["MLFLOW_TRACKING_SERVER_CERT_PATH"])
+    elif cert_path:
+        try:
+            context = ssl.create_default_context(cafile=cert_path)
+        except (OSError, ssl.SSLError) as error:
+            raise GemtraceError(
+                f"MLFLOW_TRACKING_SERVER_CERT_PATH names {cert_path}, which is not a readable "
+                f"PEM certificate ({error.strerror or error}). Point it at the server's CA file."
+            ) from None
     return {"headers": headers, "context": context}
 
 
@@ -273,7 +280,7 @@ def fetch_trace(trace_id: str) -> Trace:
     trace = _get_trace(mlflow, trace_id)
     if trace is None:
         raise TraceMissing(
-            f"No trace {trace_id} in {mlflow.get_tracking_uri()}. Check the id, and that "
+            f"No trace {trace_id} in {hide_password(mlflow.get_tracking_uri())}. Check the id, and that "
             "--tracking-uri / MLFLOW_TRACKING_URI / --port name the store that holds it."
         )
     return trace
@@ -300,7 +307,7 @@ def fetch_traces(trace_ids: list[str], timeout: float = 30.0) -> list[Trace]:
             uri.rstrip("/"), 2.0, **server_request_options()
         ):
             raise ServerGone(
-                f"The MLflow server at {uri} stopped answering: {len(missing)} trace(s) of this "
+                f"The MLflow server at {hide_password(uri)} stopped answering: {len(missing)} trace(s) of this "
                 f"run could not be stored ({', '.join(missing)}). Check .gemtrace/server.log, "
                 "start it again (make serve) and rerun."
             )
