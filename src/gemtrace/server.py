@@ -78,10 +78,14 @@ class ServerConfig:
         return str(self.db_path) if self.store_uri is None else hide_password(self.store_uri)
 
     @property
+    def on_sqlite(self) -> bool:
+        return self.backend_store_uri.startswith("sqlite:")
+
+    @property
     def worker_count(self) -> int:
         if self.workers is not None:
             return self.workers
-        return 1 if self.backend_store_uri.startswith("sqlite:") else DATABASE_SERVER_WORKERS
+        return 1 if self.on_sqlite else DATABASE_SERVER_WORKERS
 
     @property
     def artifact_root(self) -> str:
@@ -94,8 +98,7 @@ class ServerConfig:
         A database server is there for clients on other machines, which cannot write to this
         machine's folder; on the local SQLite store they write to it directly, as before.
         """
-        on_sqlite = self.backend_store_uri.startswith("sqlite:")
-        return not on_sqlite or self.artifacts_destination is not None
+        return not self.on_sqlite or self.artifacts_destination is not None
 
     @property
     def artifacts_location(self) -> str:

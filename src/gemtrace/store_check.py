@@ -83,10 +83,11 @@ def check_store(uri: str, timeout: float = 5.0) -> StoreUri:
         return store
     import sqlalchemy
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+    from sqlalchemy.pool import NullPool
 
     connect_args = {"connect_timeout": max(1, int(timeout))} if store.family == "postgresql" else {}
     try:
-        engine = sqlalchemy.create_engine(uri, connect_args=connect_args, poolclass=_null_pool())
+        engine = sqlalchemy.create_engine(uri, connect_args=connect_args, poolclass=NullPool)
     except ModuleNotFoundError as missing:
         raise StoreUnavailable(_missing_driver(store, missing.name or "its driver")) from None
     except NoSuchModuleError:
@@ -104,12 +105,6 @@ def check_store(uri: str, timeout: float = 5.0) -> StoreUri:
     finally:
         engine.dispose()
     return store
-
-
-def _null_pool() -> type:
-    from sqlalchemy.pool import NullPool
-
-    return NullPool
 
 
 def _missing_driver(store: StoreUri, module: str) -> str:
