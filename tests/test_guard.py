@@ -57,6 +57,8 @@ PROBE = textwrap.dedent("""
             attempt("httpx2", lambda: httpx2.get("http://192.0.2.1/", timeout=2))
             attempt("loopback", lambda: urllib.request.urlopen(local.url + "/x", timeout=2).read())
             attempt("tracking server", lambda: socket.getaddrinfo(sys.argv[2], 443))
+            for extra in sys.argv[3:]:
+                attempt(extra, lambda: socket.getaddrinfo(extra, 443))
         attempt("after the block", lambda: socket.create_connection(("192.0.2.1", 80), timeout=2))
     print(json.dumps(results))
 """)
@@ -65,11 +67,14 @@ PROBE = textwrap.dedent("""
 def probe(
     tracking_uri: str = "http://mlflow.team.internal:5000",
     tracking_host: str = "mlflow.team.internal",
+    lookups: tuple[str, ...] = (),
     **extra: str,
 ) -> dict[str, str]:
+    """Run the probe in a namespace with loopback only; ``lookups`` are more names to look up."""
     env = subprocess_env(MLFLOW_TRACKING_URI=tracking_uri, **extra)
     cassette = CASSETTES / "simple_generation.json"
-    script = f"ip link set lo up && {sys.executable} -c '{PROBE}' {cassette} {tracking_host}"
+    names = " ".join((tracking_host, *lookups))
+    script = f"ip link set lo up && {sys.executable} -c '{PROBE}' {cassette} {names}"
     done = subprocess.run(
         ["unshare", "-n", "sh", "-c", script], capture_output=True, text=True, env=env, timeout=120
     )
@@ -132,6 +137,32 @@ def test_a_databricks_workspace_or_a_database_as_target_stays_reachable(
     results = probe(tracking_uri, host, **extra)
     assert results["tracking server"].startswith("escaped: gaierror"), results["tracking server"]
     assert results["name lookup"].startswith("blocked"), results["name lookup"]
+
+
+def test_databricks_trace_storage_is_reachable_but_the_gemini_api_is_not() -> None:
+    """Databricks has MLflow upload trace data to its cloud's storage through signed URLs."""
+    storage = ("bucket.s3.us-west-2.amazonaws.com", "acct.blob.core.windows.net")
+    gemini = "generativelanguage.googleapis.com"
+    results = probe(
+        "databricks",
+        "adb-1.2.azuredatabricks.net",
+        (*storage, "storage.googleapis.com", gemini),
+        DATABRICKS_HOST="https://adb-1.2.azuredatabricks.net",
+    )
+    for host in (*storage, "storage.googleapis.com"):
+        assert results[host].startswith("escaped: gaierror"), (host, results[host])
+    assert results[gemini].startswith("blocked"), results[gemini]
+
+
+def test_hosts_named_in_gemtrace_allow_hosts_are_reachable() -> None:
+    results = probe(
+        lookups=("proxy.corp.internal", "a.b.metrics.internal", "other.example"),
+        GEMTRACE_ALLOW_HOSTS="proxy.corp.internal, *.metrics.internal",
+    )
+    assert results["proxy.corp.internal"].startswith("escaped: gaierror")
+    assert results["a.b.metrics.internal"].startswith("escaped: gaierror")
+    assert results["other.example"].startswith("blocked")
+    assert "GEMTRACE_ALLOW_HOSTS" in results["other.example"]
 
 
 def test_the_guard_is_gone_after_the_block(results) -> None:

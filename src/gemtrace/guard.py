@@ -22,6 +22,15 @@ from urllib.parse import urlsplit
 from gemtrace.errors import GemtraceError
 
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"}
+ALLOW_HOSTS_VARIABLE = "GEMTRACE_ALLOW_HOSTS"
+#: Where Databricks has MLflow upload trace data, through signed URLs of the workspace's cloud.
+#: The Gemini API (generativelanguage.googleapis.com) is none of them.
+DATABRICKS_STORAGE = (
+    "*.amazonaws.com",
+    "*.blob.core.windows.net",
+    "*.dfs.core.windows.net",
+    "storage.googleapis.com",
+)
 
 
 class NetworkBlocked(GemtraceError):
@@ -50,7 +59,8 @@ def is_loopback(host: str) -> bool:
 def _blocked(host: str) -> NetworkBlocked:
     return NetworkBlocked(
         f"Blocked a connection to {host}: replay is offline, and nothing inside a replay-only "
-        "cassette may reach the network (only loopback and the MLflow tracking server). If this "
+        "cassette may reach the network (only loopback, where the traces go, and the hosts in "
+        f"{ALLOW_HOSTS_VARIABLE}, comma-separated, *.suffix allowed). If this "
         "request should be recorded, use a recording mode (mode='once' or 'new_episodes') with "
         "a key; if it is not a Gemini call, make it outside the cassette block."
     )
@@ -78,15 +88,33 @@ def _guarded_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
     name = host.decode() if isinstance(host, bytes) else host
     if name is None or is_loopback(str(name)):
         return _original_getaddrinfo(host, *args, **kwargs)
-    if str(name) in _allowed_hosts or str(name) in _allowed_addresses:
+    if _name_allowed(str(name)):
         results = _original_getaddrinfo(host, *args, **kwargs)
         _allowed_addresses.update(str(entry[4][0]) for entry in results)
         return results
     raise _blocked(str(name))
 
 
-def tracking_server_host() -> str | None:
-    """The host that receives traces: an MLflow server, a Databricks workspace or a database."""
+def _name_allowed(name: str) -> bool:
+    name = name.lower().rstrip(".")
+    if name in _allowed_hosts or name in _allowed_addresses:
+        return True
+    return any(
+        pattern.startswith("*.") and name.endswith(pattern[1:]) for pattern in _allowed_hosts
+    )
+
+
+def allowed_destinations() -> set[str]:
+    """Names and ``*.suffix`` patterns replay may reach: where traces go, and what users add."""
+    hosts = {tracking_server_host()}
+    if _tracking_uri().partition(":")[0].lower() == "databricks":
+        hosts.update(DATABRICKS_STORAGE)
+    added = os.environ.get(ALLOW_HOSTS_VARIABLE, "")
+    hosts.update(part.strip() for part in added.split(","))
+    return {host.lower() for host in hosts if host}
+
+
+def _tracking_uri() -> str:
     uri = os.environ.get("MLFLOW_TRACKING_URI")
     if not uri:
         try:
@@ -94,8 +122,13 @@ def tracking_server_host() -> str | None:
 
             uri = mlflow.get_tracking_uri()
         except Exception:
-            return None
-    uri = uri or ""
+            return ""
+    return uri or ""
+
+
+def tracking_server_host() -> str | None:
+    """The host that receives traces: an MLflow server, a Databricks workspace or a database."""
+    uri = _tracking_uri()
     scheme = uri.partition(":")[0].lower()
     if scheme == "databricks":
         return databricks_host(uri)
@@ -132,7 +165,7 @@ def databricks_host(uri: str = "databricks") -> str | None:
 def offline(allow: tuple[str, ...] = ()) -> Iterator[None]:
     """Block every non-loopback lookup and connection in this process for the block."""
     global _active
-    hosts = {h for h in (*allow, tracking_server_host()) if h}
+    hosts = {h.lower() for h in allow if h} | allowed_destinations()
     with _lock:
         if _active == 0:
             _allowed_hosts.clear()
