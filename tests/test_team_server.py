@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -51,6 +52,7 @@ def postgres_uri() -> Iterator[str]:
         yield scratch_postgres.start(directory)
     finally:
         scratch_postgres.stop(directory)
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def password_of(uri: str) -> str:
