@@ -368,3 +368,36 @@ def test_participants_creating_the_same_experiment_at_once_all_get_it(store: Sto
     assert failed == []
     assert len(got) == 8 and len(set(got)) == 1
     assert mlflow.get_experiment_by_name(name).experiment_id == got[0]
+
+
+def test_make_serve_with_workers_and_an_artifacts_destination(tmp_path: Path) -> None:
+    """WORKERS= and ARTIFACTS_DESTINATION= reach the server: attachments land where they say."""
+    state, objects, port = tmp_path / "state", tmp_path / "objects", free_port()
+    started = subprocess.run(
+        ["make", "--no-print-directory", "serve", f"PORT={port}", "WORKERS=2"]
+        + [f"ARTIFACTS_DESTINATION={objects.as_uri()}"],
+        cwd=REPO,
+        env=subprocess_env(GEMTRACE_STATE_DIR=str(state)),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    try:
+        assert started.returncode == 0, started.stdout + started.stderr
+        assert "(pid " in started.stdout and ", 2 workers)." in started.stdout
+        assert f"artifacts: {objects.as_uri()} (clients send them through the server)" in (
+            started.stdout
+        )
+        url = f"http://127.0.0.1:{port}"
+        done = run(["demo", "-s", "multimodal"], tmp_path, MLFLOW_TRACKING_URI=url)
+        assert done.returncode == 0, done.stdout + done.stderr
+        (trace_id,) = [line.split()[1] for line in done.stdout.splitlines() if " trace " in line]
+        assert list(objects.rglob(f"{trace_id}/artifacts/attachments/*")), "image not in objects/"
+        log = (state / "server.log").read_text()
+        deadline = time.monotonic() + 60
+        while log.count("Started server process") < 2 and time.monotonic() < deadline:
+            time.sleep(0.5)
+            log = (state / "server.log").read_text()
+        assert log.count("Started server process") == 2
+    finally:
+        run(["stop"], state)

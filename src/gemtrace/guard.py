@@ -106,8 +106,9 @@ def _name_allowed(name: str) -> bool:
 
 def allowed_destinations() -> set[str]:
     """Names and ``*.suffix`` patterns replay may reach: where traces go, and what users add."""
-    hosts = {tracking_server_host()}
-    if _tracking_uri().partition(":")[0].lower() == "databricks":
+    uri = _tracking_uri()
+    hosts = {tracking_server_host(uri)}
+    if uri.partition(":")[0].lower() == "databricks":
         hosts.update(DATABRICKS_STORAGE)
     added = os.environ.get(ALLOW_HOSTS_VARIABLE, "")
     hosts.update(part.strip() for part in added.split(","))
@@ -126,9 +127,9 @@ def _tracking_uri() -> str:
     return uri or ""
 
 
-def tracking_server_host() -> str | None:
+def tracking_server_host(uri: str | None = None) -> str | None:
     """The host that receives traces: an MLflow server, a Databricks workspace or a database."""
-    uri = _tracking_uri()
+    uri = _tracking_uri() if uri is None else uri
     scheme = uri.partition(":")[0].lower()
     if scheme == "databricks":
         return databricks_host(uri)

@@ -97,7 +97,9 @@ def server_request_options() -> dict[str, Any]:
     context = None
     cert_path = os.environ.get("MLFLOW_TRACKING_SERVER_CERT_PATH")
     if os.environ.get("MLFLOW_TRACKING_INSECURE_TLS", "").lower() == "true":
-        context = ssl._create_unverified_context()
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
     elif cert_path:
         try:
             context = ssl.create_default_context(cafile=cert_path)
@@ -109,42 +111,47 @@ def server_request_options() -> dict[str, Any]:
     return {"headers": headers, "context": context}
 
 
+def _check_server(target: Target) -> None:
+    """Ask the server's ``/health`` as MLflow will ask it, and say in one line what is wrong."""
+    options = server_request_options()
+    try:
+        status = health_status(target.tracking_uri.rstrip("/"), timeout=5.0, **options)
+    except ssl.SSLError as error:
+        raise GemtraceError(
+            f"TLS with {target.description} failed: {error.__class__.__name__}: "
+            f"{getattr(error, 'verify_message', None) or error}. If the server has its own "
+            "certificate, set MLFLOW_TRACKING_SERVER_CERT_PATH to the certificate's file."
+        ) from None
+    if status in (401, 403) and not options["headers"]:
+        raise GemtraceError(
+            f"The server at {target.description} asks for credentials (HTTP {status}) and "
+            "none are set. Set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or "
+            "MLFLOW_TRACKING_TOKEN) to what the server's administrator gave you."
+        )
+    if status in (401, 403):
+        which = options["headers"]["Authorization"].split()[0].lower()
+        variables = (
+            "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD"
+            if which == "basic"
+            else "MLFLOW_TRACKING_TOKEN"
+        )
+        raise GemtraceError(
+            f"The server at {target.description} refused the credentials in {variables} "
+            f"(HTTP {status}). Check them with the server's administrator."
+        )
+    if status != 200:
+        raise GemtraceError(
+            f"No MLflow server answers at {target.description}. "
+            "Start the local one with `make serve` (use the same PORT), or unset "
+            "MLFLOW_TRACKING_URI to write to the embedded store."
+        )
+
+
 def connect(target: Target) -> None:
     """Point MLflow at ``target``; a clear error if it is a server that does not answer."""
     go_offline()
     if target.tracking_uri.startswith(("http://", "https://")):
-        options = server_request_options()
-        try:
-            status = health_status(target.tracking_uri.rstrip("/"), timeout=5.0, **options)
-        except ssl.SSLError as error:
-            raise GemtraceError(
-                f"TLS with {target.description} failed: {error.__class__.__name__}: "
-                f"{getattr(error, 'verify_message', None) or error}. If the server has its own "
-                "certificate, set MLFLOW_TRACKING_SERVER_CERT_PATH to the certificate's file."
-            ) from None
-        if status in (401, 403) and not options["headers"]:
-            raise GemtraceError(
-                f"The server at {target.description} asks for credentials (HTTP {status}) and "
-                "none are set. Set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or "
-                "MLFLOW_TRACKING_TOKEN) to what the server's administrator gave you."
-            )
-        if status in (401, 403):
-            which = options["headers"]["Authorization"].split()[0].lower()
-            variables = (
-                "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD"
-                if which == "basic"
-                else "MLFLOW_TRACKING_TOKEN"
-            )
-            raise GemtraceError(
-                f"The server at {target.description} refused the credentials in {variables} "
-                f"(HTTP {status}). Check them with the server's administrator."
-            )
-        if status != 200:
-            raise GemtraceError(
-                f"No MLflow server answers at {target.description}. "
-                "Start the local one with `make serve` (use the same PORT), or unset "
-                "MLFLOW_TRACKING_URI to write to the embedded store."
-            )
+        _check_server(target)
     import mlflow
 
     quiet_mlflow_logs()  # again: importing MLflow resets its loggers
